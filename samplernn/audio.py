@@ -1,0 +1,76 @@
+"""Audio files in and out: finding wav files, loading them as mono float32 at one sample rate,
+and writing wav files atomically."""
+
+import math
+import os
+import tempfile
+
+import librosa
+import natsort
+import numpy as np
+import soundfile as sf
+
+from samplernn.errors import UserError
+
+
+def find_wav_files(data_dir):
+    """Every .wav file below `data_dir`, in natural order."""
+    found = []
+    for root, _, names in os.walk(data_dir):
+        found.extend(os.path.join(root, n) for n in names if n.lower().endswith(".wav"))
+    return natsort.natsorted(found)
+
+
+def resampled_length(frames, file_rate, sample_rate):
+    """Samples a file of `frames` at `file_rate` has once loaded at `sample_rate`."""
+    if file_rate == sample_rate:
+        return frames
+    return int(math.ceil(frames * sample_rate / file_rate))
+
+
+def probe_length(path, sample_rate):
+    """Length in samples at `sample_rate`, read from the header only; raises ValueError if unreadable."""
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise ValueError(f"not a readable audio file ({err})") from None
+    return resampled_length(info.frames, info.samplerate, sample_rate)
+
+
+def load_audio(path, sample_rate):
+    """Mono float32 samples at `sample_rate`: channels are averaged, other rates resampled.
+
+    The length is exactly `probe_length(path, sample_rate)`, which the pipeline relies on.
+    """
+    data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    audio = data.mean(axis=1)
+    if file_rate != sample_rate:
+        audio = librosa.resample(audio, orig_sr=file_rate, target_sr=sample_rate)
+        audio = librosa.util.fix_length(audio, size=resampled_length(len(data), file_rate, sample_rate))
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def load_seed_audio(path, sample_rate):
+    """Load a user-named file, turning any failure into one clear line."""
+    if not os.path.isfile(path):
+        raise UserError(f"audio file {path!r} does not exist")
+    try:
+        return load_audio(path, sample_rate)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as err:
+        raise UserError(f"audio file {path!r} cannot be read: {err}") from None
+
+
+def write_wav(path, audio, sample_rate):
+    """Write 16-bit PCM through a temporary file in the same folder, so a crash never leaves
+    a half-written wav under the final name."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix=".tmp-", dir=folder)
+    os.close(fd)
+    try:
+        sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

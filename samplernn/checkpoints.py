@@ -1,0 +1,157 @@
+"""The one place that knows the on-disk layout of a training run.
+
+    <logdir_root>/<id>/<DD.MM.YYYY_HH.MM.SS>/           one run
+        model.config.json                              the model config the run trained
+        model.ckpt-<epoch>.index, .data-00000-of-00001 TensorFlow checkpoint files
+        events.out.tfevents.*                          TensorBoard logs
+
+Checkpoints are written into a hidden folder and renamed into place, index file last, and
+Ctrl-C is held back meanwhile: an interrupted save leaves every earlier checkpoint intact.
+"""
+
+import contextlib
+import datetime
+import glob
+import os
+import re
+import shutil
+import signal
+import threading
+
+import tensorflow as tf
+
+from samplernn.config import ModelConfig
+from samplernn.errors import UserError
+
+CONFIG_NAME = "model.config.json"
+PREFIX = "model.ckpt"
+RUN_DIR_FORMAT = "%d.%m.%Y_%H.%M.%S"
+_CKPT_RE = re.compile(r"^model\.ckpt-(\d+)\.index$")
+_RUN_RE = re.compile(r"^(\d\d\.\d\d\.\d{4}_\d\d\.\d\d\.\d\d)(?:-(\d+))?$")
+
+
+def checkpoint_path(run_dir, epoch):
+    return os.path.join(run_dir, f"{PREFIX}-{epoch}")
+
+
+def epoch_of(path):
+    """The epoch in a `.../model.ckpt-<epoch>` path, or None."""
+    match = _CKPT_RE.match(os.path.basename(path) + ".index")
+    return int(match.group(1)) if match else None
+
+
+def exists(path):
+    """A checkpoint is complete once its index file is in place."""
+    return os.path.isfile(path + ".index")
+
+
+def new_run_dir(logdir_root, run_id, now=None):
+    """Create `<logdir_root>/<id>/<timestamp>`; a second run in the same second gets a suffix."""
+    stamp = (now or datetime.datetime.now()).strftime(RUN_DIR_FORMAT)
+    parent = os.path.join(logdir_root, run_id)
+    os.makedirs(parent, exist_ok=True)
+    for n in range(1000):
+        path = os.path.join(parent, stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"cannot create a run directory under {parent!r}")
+
+
+def run_dirs(logdir_root, run_id):
+    """Run directories of `run_id`, oldest first."""
+    parent = os.path.join(logdir_root, run_id)
+    found = []
+    for name in os.listdir(parent) if os.path.isdir(parent) else []:
+        match = _RUN_RE.match(name)
+        if match and os.path.isdir(os.path.join(parent, name)):
+            when = datetime.datetime.strptime(match.group(1), RUN_DIR_FORMAT)
+            found.append(((when, int(match.group(2) or 0)), os.path.join(parent, name)))
+    return [path for _, path in sorted(found)]
+
+
+def checkpoints_in(run_dir):
+    """Complete checkpoints of one run as paths, by epoch."""
+    epochs = []
+    for name in os.listdir(run_dir):
+        match = _CKPT_RE.match(name)
+        if match:
+            epochs.append(int(match.group(1)))
+    return [checkpoint_path(run_dir, e) for e in sorted(epochs)]
+
+
+def latest_checkpoint(logdir_root, run_id, exclude_run=None):
+    """The highest-epoch checkpoint of the most recent run of `run_id` that saved one, or None."""
+    for run_dir in reversed(run_dirs(logdir_root, run_id)):
+        if run_dir == exclude_run:
+            continue
+        found = checkpoints_in(run_dir)
+        if found:
+            return found[-1]
+    return None
+
+
+def config_beside(path):
+    """The model config saved in a checkpoint's run directory, or None if there is none."""
+    config_file = os.path.join(os.path.dirname(os.path.abspath(path)), CONFIG_NAME)
+    return ModelConfig.load(config_file) if os.path.isfile(config_file) else None
+
+
+def save_config(run_dir, config):
+    config.save(os.path.join(run_dir, CONFIG_NAME))
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold Ctrl-C until the block ends, then raise it, so a save is never cut in half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
+def save(checkpoint, run_dir, epoch, keep=None):
+    """Write `checkpoint` as model.ckpt-<epoch> in `run_dir`, then delete the oldest beyond `keep`
+    (None keeps all). Returns the checkpoint path."""
+    final = checkpoint_path(run_dir, epoch)
+    staging = os.path.join(run_dir, f".saving-{epoch}")
+    with interrupts_deferred():
+        shutil.rmtree(staging, ignore_errors=True)
+        written = checkpoint.write(os.path.join(staging, os.path.basename(final)))
+        data_files = sorted(glob.glob(glob.escape(written) + ".data-*"))
+        for name in data_files + [written + ".index"]:
+            os.replace(name, os.path.join(run_dir, os.path.basename(name)))
+        shutil.rmtree(staging, ignore_errors=True)
+        if keep is not None:
+            for old in checkpoints_in(run_dir)[:-keep]:
+                remove(old)
+    return final
+
+
+def remove(path):
+    """Delete a checkpoint, index first so it never looks complete while half deleted."""
+    os.remove(path + ".index")
+    for name in glob.glob(glob.escape(path) + ".data-*"):
+        os.remove(name)
+
+
+def restore(checkpoint, path, what="checkpoint"):
+    """Read `path` into `checkpoint`, insisting every object that exists now gets its values."""
+    if not exists(path):
+        raise UserError(f"{what} {path!r} does not exist (expected {path}.index)")
+    try:
+        status = checkpoint.read(path)
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{what} {path!r} does not match the model config: {first_line}") from None
+    return status

@@ -1,0 +1,265 @@
+"""The three-tier SampleRNN model and the one factory every script builds it with.
+
+Tiers, top to bottom (F = frame_size, G = big_frame_size, T = seq_len):
+  big-frame tier  RNN over frames of G samples; its output is upsampled to the frame rate.
+  frame tier      RNN over frames of F samples, conditioned by the big tier; upsampled to
+                  one vector per sample.
+  sample MLP      predicts each sample from the embeddings of the F samples before it,
+                  conditioned by the frame tier; logits over the quantization levels.
+
+A training input `seq` holds T target samples preceded by G samples of context:
+(batch, G + T) int32 levels. Targets are seq[:, G:].
+"""
+
+import keras
+import tensorflow as tf
+
+from samplernn.config import ModelConfig
+from samplernn.layers import Dense, column_norms, weight_normalized, window_lookup_sum
+from samplernn.rnn import RNNStack
+
+
+def levels_to_input(levels, q_levels, dtype):
+    """Quantized levels -> floats in [-2, 2], the scale the paper's reference code feeds its RNNs."""
+    return tf.cast(levels, dtype) * (4.0 / (q_levels - 1)) - 2.0
+
+
+@keras.saving.register_keras_serializable(package="samplernn")
+class FrameTier(keras.layers.Layer):
+    """An RNN over frames of `frame_size` samples whose output is upsampled `ratio` times
+    with a learned projection per output position."""
+
+    def __init__(
+        self,
+        frame_size,
+        ratio,
+        dim,
+        rnn_type,
+        num_layers,
+        q_levels,
+        skip_conn=False,
+        dropout=0.0,
+        learn_h0=False,
+        weight_norm=False,
+        rnn_implementation="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.frame_size = frame_size
+        self.ratio = ratio
+        self.dim = dim
+        self.q_levels = q_levels
+        self._rnn_args = dict(
+            rnn_type=rnn_type,
+            num_layers=num_layers,
+            skip_conn=skip_conn,
+            dropout=dropout,
+            learn_h0=learn_h0,
+            weight_norm=weight_norm,
+            implementation=rnn_implementation,
+        )
+        self.input_proj = Dense(dim, weight_norm=weight_norm, name="input_proj")
+        self.rnn = RNNStack(units=dim, name="rnn", **self._rnn_args)
+        self.upsample = Dense(dim * ratio, weight_norm=weight_norm, name="upsample")
+
+    def build(self, input_shape):
+        self.input_proj.build((None, None, self.frame_size))
+        self.rnn.build((None, None, self.dim))
+        self.upsample.build((None, None, self.dim))
+
+    def initial_state(self, batch_size):
+        return self.rnn.initial_state(batch_size)
+
+    def call(self, frames, conditioning, state, training=False):
+        """frames (batch, steps, frame_size) levels; conditioning (batch, steps, dim) or None.
+        Returns (batch, steps * ratio, dim) and the new state."""
+        x = self.input_proj(levels_to_input(frames, self.q_levels, self.compute_dtype))
+        if conditioning is not None:
+            x = x + conditioning
+        h, state = self.rnn(x, state, training=training)
+        up = self.upsample(h)  # (batch, steps, ratio * dim)
+        return tf.reshape(up, (tf.shape(up)[0], -1, self.dim)), state
+
+    def step(self, frame, conditioning, state):
+        """One frame (batch, frame_size) -> (batch, ratio, dim) for the tier below, and the state."""
+        x = self.input_proj(levels_to_input(frame, self.q_levels, self.compute_dtype))
+        if conditioning is not None:
+            x = x + conditioning
+        h, state = self.rnn.step(x, state)
+        return tf.reshape(self.upsample(h), (-1, self.ratio, self.dim)), state
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "frame_size": self.frame_size,
+            "ratio": self.ratio,
+            "dim": self.dim,
+            "q_levels": self.q_levels,
+            **{k if k != "implementation" else "rnn_implementation": v for k, v in self._rnn_args.items()},
+        }
+
+
+@keras.saving.register_keras_serializable(package="samplernn")
+class SampleMLP(keras.layers.Layer):
+    """The sample-level MLP: four layers, the first over the embedded window of previous samples.
+
+    The first layer is a dense layer over frame_size * emb_size inputs. Since its inputs are
+    embeddings of q_levels possible values, it is computed as one (q_levels, dim) table per
+    window position (embedding @ kernel slice), and each sample sums frame_size table rows.
+    """
+
+    def __init__(self, frame_size, q_levels, emb_size, dim, weight_norm=False, **kwargs):
+        super().__init__(**kwargs)
+        self.frame_size = frame_size
+        self.q_levels = q_levels
+        self.emb_size = emb_size
+        self.dim = dim
+        self.weight_norm = weight_norm
+        self.embedding = keras.layers.Embedding(q_levels, emb_size, name="embedding")
+        self.hidden = [Dense(dim, activation="relu", weight_norm=weight_norm, name=f"hidden_{i}") for i in range(2)]
+        # float32 logits keep the softmax and loss stable under mixed precision.
+        self.logits = Dense(q_levels, weight_norm=weight_norm, dtype="float32", name="logits")
+
+    def build(self, input_shape):
+        self.embedding.build((None,))
+        self.input_kernel = self.add_weight(
+            name="input_kernel", shape=(self.frame_size * self.emb_size, self.dim), initializer="glorot_uniform"
+        )
+        if self.weight_norm:
+            self.input_g = self.add_weight(
+                name="input_g", shape=(self.dim,), initializer=column_norms(self.input_kernel)
+            )
+        self.input_bias = self.add_weight(name="input_bias", shape=(self.dim,), initializer="zeros")
+        for layer in self.hidden:
+            layer.build((None, None, self.dim))
+        self.logits.build((None, None, self.dim))
+
+    def input_tables(self):
+        """(frame_size, q_levels, dim): row v of table k is embedding(v) @ kernel rows of position k."""
+        kernel = self.input_kernel
+        if self.weight_norm:
+            kernel = weight_normalized(kernel, self.input_g)
+        kernel = tf.reshape(tf.cast(kernel, self.compute_dtype), (self.frame_size, self.emb_size, self.dim))
+        emb = tf.cast(self.embedding.embeddings, self.compute_dtype)
+        return tf.einsum("qe,ked->kqd", emb, kernel)
+
+    def call(self, windows, conditioning, tables=None):
+        """windows (..., frame_size) levels, conditioning (..., dim) -> logits (..., q_levels) float32.
+        Generation passes `tables` computed once instead of once per sample."""
+        if tables is None:
+            tables = self.input_tables()
+        x = tf.nn.relu(window_lookup_sum(tables, windows) + self.input_bias + conditioning)
+        for layer in self.hidden:
+            x = layer(x)
+        return self.logits(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "frame_size": self.frame_size,
+            "q_levels": self.q_levels,
+            "emb_size": self.emb_size,
+            "dim": self.dim,
+            "weight_norm": self.weight_norm,
+        }
+
+
+@keras.saving.register_keras_serializable(package="samplernn")
+class SampleRNN(keras.Model):
+    """Three tiers with explicit RNN states, so training can carry them across subsequences
+    (truncated BPTT) and generation can step them."""
+
+    def __init__(
+        self,
+        seq_len,
+        frame_sizes,
+        dim,
+        rnn_type,
+        num_rnn_layers,
+        q_type,
+        q_levels,
+        emb_size,
+        skip_conn,
+        rnn_dropout,
+        learn_h0,
+        weight_norm,
+        rnn_implementation="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.config = ModelConfig(
+            seq_len=seq_len,
+            frame_sizes=tuple(frame_sizes),
+            dim=dim,
+            rnn_type=rnn_type,
+            num_rnn_layers=num_rnn_layers,
+            q_type=q_type,
+            q_levels=q_levels,
+            emb_size=emb_size,
+            skip_conn=skip_conn,
+            rnn_dropout=rnn_dropout,
+            learn_h0=learn_h0,
+            weight_norm=weight_norm,
+        )
+        self.rnn_implementation = rnn_implementation
+        cfg = self.config
+        tier_args = dict(
+            dim=dim,
+            rnn_type=rnn_type,
+            num_layers=num_rnn_layers,
+            q_levels=cfg.q_levels,
+            skip_conn=skip_conn,
+            dropout=rnn_dropout,
+            learn_h0=learn_h0,
+            weight_norm=weight_norm,
+            rnn_implementation=rnn_implementation,
+        )
+        self.big_tier = FrameTier(
+            cfg.big_frame_size, cfg.big_frame_size // cfg.frame_size, name="big_frame_tier", **tier_args
+        )
+        self.frame_tier = FrameTier(cfg.frame_size, cfg.frame_size, name="frame_tier", **tier_args)
+        self.sample_mlp = SampleMLP(
+            cfg.frame_size, cfg.q_levels, emb_size, dim, weight_norm=weight_norm, name="sample_mlp"
+        )
+        self.big_tier.build(None)
+        self.frame_tier.build(None)
+        self.sample_mlp.build(None)
+        self.built = True
+
+    def initial_states(self, batch_size):
+        """(big_state, frame_state) at the start of every sequence."""
+        return self.big_tier.initial_state(batch_size), self.frame_tier.initial_state(batch_size)
+
+    def call(self, inputs, training=False):
+        """inputs = (seq (batch, G + T) levels, big_state, frame_state).
+        Returns logits (batch, T, q_levels) float32 and the two new states."""
+        seq, big_state, frame_state = inputs
+        cfg = self.config
+        f, g, t = cfg.frame_size, cfg.big_frame_size, cfg.seq_len
+        batch = tf.shape(seq)[0]
+        # Each tier sees the frame just before the samples it conditions.
+        big_frames = tf.reshape(seq[:, :t], (batch, t // g, g))
+        big_cond, big_state = self.big_tier(big_frames, None, big_state, training=training)
+        frames = tf.reshape(seq[:, g - f : g - f + t], (batch, t // f, f))
+        frame_cond, frame_state = self.frame_tier(frames, big_cond, frame_state, training=training)
+        # windows[:, i, k] = seq[:, g - f + i + k]: the f samples before target i.
+        windows = tf.stack([seq[:, g - f + k : g - f + k + t] for k in range(f)], axis=-1)
+        logits = self.sample_mlp(windows, frame_cond)
+        return logits, big_state, frame_state
+
+    def get_config(self):
+        return {**self.config.to_dict(), "rnn_implementation": self.rnn_implementation, "name": self.name}
+
+
+def build_model(config, precision="float32", rnn_implementation="auto"):
+    """The one factory: training, generation and both tuners build their model here.
+
+    `precision` is a Keras dtype policy name; every layer takes it when constructed, so the
+    global policy is set only while the model is built and restored afterwards.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return SampleRNN(**config.to_dict(), rnn_implementation=rnn_implementation, name="samplernn")
+    finally:
+        keras.config.set_dtype_policy(previous)

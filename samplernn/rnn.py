@@ -1,0 +1,215 @@
+"""A stack of GRU or LSTM layers with explicit state, as one frame-level tier uses it.
+
+The weights live in standard `keras.layers.GRU` / `keras.layers.LSTM` sublayers, so on a GPU
+(without weight normalization) the stack calls them and Keras runs the cuDNN kernel. Elsewhere,
+and always when generating one step at a time, the stack runs its own loop over the same
+weights: the input-side matmul of every time step is done at once, leaving only the recurrent
+matmul inside the loop.
+
+State layout: one tensor (num_layers, parts, batch, units), parts = 1 for GRU (h), 2 for LSTM (h, c).
+"""
+
+import keras
+import tensorflow as tf
+
+from samplernn.layers import Dense, column_norms, matmul_last, weight_normalized
+
+IMPLEMENTATIONS = ("auto", "fused", "keras")
+
+
+def gpu_available():
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def gru_step(x_proj, h, recurrent_kernel, recurrent_bias):
+    """One GRU step in Keras' reset_after form; x_proj = x @ kernel + input bias, gates [z, r, h]."""
+    h_proj = tf.matmul(h, recurrent_kernel) + recurrent_bias
+    x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
+    h_z, h_r, h_h = tf.split(h_proj, 3, axis=-1)
+    z = tf.sigmoid(x_z + h_z)
+    r = tf.sigmoid(x_r + h_r)
+    candidate = tf.tanh(x_h + r * h_h)
+    return z * h + (1.0 - z) * candidate
+
+
+def lstm_step(x_proj, h, c, recurrent_kernel):
+    """One LSTM step as Keras computes it; x_proj = x @ kernel + bias, gates [i, f, c, o]."""
+    z = x_proj + tf.matmul(h, recurrent_kernel)
+    z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+    c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
+    h = tf.sigmoid(z_o) * tf.tanh(c)
+    return h, c
+
+
+@keras.saving.register_keras_serializable(package="samplernn")
+class RNNStack(keras.layers.Layer):
+    """`num_layers` recurrent layers of `units`, optional skip connections, learned initial state
+    and weight normalization.
+
+    With `skip_conn` the stack's input reaches every layer (concatenated to the previous layer's
+    output) and the output is the sum of a projection of every layer's output, as in the
+    SampleRNN paper's reference code.
+    """
+
+    def __init__(
+        self,
+        rnn_type,
+        units,
+        num_layers,
+        skip_conn=False,
+        dropout=0.0,
+        learn_h0=False,
+        weight_norm=False,
+        implementation="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if rnn_type not in ("gru", "lstm"):
+            raise ValueError(f"rnn_type must be 'gru' or 'lstm', received rnn_type={rnn_type!r}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, received num_layers={num_layers!r}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, received {implementation!r}")
+        if implementation == "keras" and weight_norm:
+            raise ValueError("implementation='keras' cannot apply weight_norm; use 'fused' or 'auto'")
+        self.rnn_type = rnn_type
+        self.units = units
+        self.num_layers = num_layers
+        self.skip_conn = skip_conn
+        self.dropout = dropout
+        self.learn_h0 = learn_h0
+        self.weight_norm = weight_norm
+        self.implementation = implementation
+        self.parts = 1 if rnn_type == "gru" else 2
+        rnn_class = keras.layers.GRU if rnn_type == "gru" else keras.layers.LSTM
+        self.rnns = [
+            rnn_class(units, return_sequences=True, return_state=True, name=f"{rnn_type}_{i}")
+            for i in range(num_layers)
+        ]
+        self.drop = keras.layers.Dropout(dropout) if dropout else None
+        if skip_conn:
+            # One bias for the summed projections is enough; the others would be redundant.
+            self.skip_out = [
+                Dense(units, use_bias=i == 0, weight_norm=weight_norm, name=f"skip_out_{i}") for i in range(num_layers)
+            ]
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        self.kernel_g, self.recurrent_g = [], []
+        for i, rnn in enumerate(self.rnns):
+            layer_in = in_dim if i == 0 else self.units + (in_dim if self.skip_conn else 0)
+            rnn.build((None, None, layer_in))
+            if self.weight_norm:
+                self.kernel_g.append(
+                    self.add_weight(
+                        name=f"kernel_g_{i}",
+                        shape=(rnn.cell.kernel.shape[-1],),
+                        initializer=column_norms(rnn.cell.kernel),
+                    )
+                )
+                self.recurrent_g.append(
+                    self.add_weight(
+                        name=f"recurrent_g_{i}",
+                        shape=(rnn.cell.recurrent_kernel.shape[-1],),
+                        initializer=column_norms(rnn.cell.recurrent_kernel),
+                    )
+                )
+        if self.skip_conn:
+            for proj in self.skip_out:
+                proj.build((None, None, self.units))
+        if self.learn_h0:
+            self.h0 = self.add_weight(name="h0", shape=(self.num_layers, self.parts, self.units), initializer="zeros")
+
+    def initial_state(self, batch_size):
+        """The state every sequence starts from: learned when `learn_h0`, else zeros."""
+        shape = (self.num_layers, self.parts, batch_size, self.units)
+        if self.learn_h0:
+            h0 = tf.cast(self.h0, self.compute_dtype)
+            return tf.broadcast_to(h0[:, :, None, :], shape)
+        return tf.zeros(shape, self.compute_dtype)
+
+    def uses_keras_layers(self):
+        if self.implementation == "auto":
+            return gpu_available() and not self.weight_norm
+        return self.implementation == "keras"
+
+    def layer_weights(self, i):
+        """(kernel, recurrent_kernel, bias) of layer i as used in the computation."""
+        cell = self.rnns[i].cell
+        kernel, recurrent = cell.kernel, cell.recurrent_kernel
+        if self.weight_norm:
+            kernel = weight_normalized(kernel, self.kernel_g[i])
+            recurrent = weight_normalized(recurrent, self.recurrent_g[i])
+        return (
+            tf.cast(kernel, self.compute_dtype),
+            tf.cast(recurrent, self.compute_dtype),
+            tf.cast(cell.bias, self.compute_dtype),
+        )
+
+    def call(self, inputs, state, training=False):
+        """inputs (batch, time, in_dim), state (layers, parts, batch, units) -> (batch, time, units), state."""
+        keras_path = self.uses_keras_layers()
+        x, outputs, new_state = inputs, [], []
+        for i in range(self.num_layers):
+            if i > 0 and self.skip_conn:
+                x = tf.concat([x, inputs], axis=-1)
+            if keras_path:
+                seq, *parts = self.rnns[i](x, initial_state=list(tf.unstack(state[i])), training=training)
+            else:
+                seq, parts = self._run_layer(i, x, state[i])
+            new_state.append(tf.stack(parts))
+            x = self.drop(seq, training=training) if self.drop else seq
+            outputs.append(x)
+        return self._combine(outputs), tf.stack(new_state)
+
+    def step(self, inputs, state):
+        """One time step for generation: inputs (batch, in_dim) -> (batch, units), state."""
+        x, outputs, new_state = inputs, [], []
+        for i in range(self.num_layers):
+            if i > 0 and self.skip_conn:
+                x = tf.concat([x, inputs], axis=-1)
+            kernel, recurrent, bias = self.layer_weights(i)
+            if self.rnn_type == "gru":
+                h = gru_step(tf.matmul(x, kernel) + bias[0], state[i, 0], recurrent, bias[1])
+                parts = [h]
+            else:
+                h, c = lstm_step(tf.matmul(x, kernel) + bias, state[i, 0], state[i, 1], recurrent)
+                parts = [h, c]
+            new_state.append(tf.stack(parts))
+            x = h
+            outputs.append(h)
+        return self._combine(outputs), tf.stack(new_state)
+
+    def _combine(self, outputs):
+        if not self.skip_conn:
+            return outputs[-1]
+        total = self.skip_out[0](outputs[0])
+        for proj, out in zip(self.skip_out[1:], outputs[1:]):
+            total = total + proj(out)
+        return total
+
+    def _run_layer(self, i, x, state):
+        """Layer i over a whole sequence with the input projection hoisted out of the loop."""
+        kernel, recurrent, bias = self.layer_weights(i)
+        input_bias = bias[0] if self.rnn_type == "gru" else bias
+        x_proj = tf.transpose(matmul_last(x, kernel) + input_bias, (1, 0, 2))  # (time, batch, gates)
+        if self.rnn_type == "gru":
+            hs = tf.scan(lambda h, xp: gru_step(xp, h, recurrent, bias[1]), x_proj, initializer=state[0])
+            return tf.transpose(hs, (1, 0, 2)), [hs[-1]]
+        hs, cs = tf.scan(
+            lambda hc, xp: lstm_step(xp, hc[0], hc[1], recurrent), x_proj, initializer=(state[0], state[1])
+        )
+        return tf.transpose(hs, (1, 0, 2)), [hs[-1], cs[-1]]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rnn_type": self.rnn_type,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "skip_conn": self.skip_conn,
+            "dropout": self.dropout,
+            "learn_h0": self.learn_h0,
+            "weight_norm": self.weight_norm,
+            "implementation": self.implementation,
+        }

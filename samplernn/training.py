@@ -1,0 +1,386 @@
+"""Training: settings, the compiled train and validation steps, and the epoch loop."""
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from samplernn import checkpoints, data
+from samplernn.devices import configure
+from samplernn.errors import UserError
+from samplernn.model import build_model
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+CHECKPOINT_POLICIES = ("Always", "Best")
+# Gradients are clipped to this global norm; the loss is summed over 256-way softmaxes, and
+# early in training single batches of near-silence can otherwise throw the RNNs far off.
+CLIP_NORM = 1.0
+# The reference decays the learning rate by this factor every epoch after the given one.
+LR_DECAY_PER_EPOCH = math.exp(-0.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Everything train.py takes besides the model config; the defaults are the reference's."""
+
+    data_dir: str
+    id: str = "default"
+    verbose: bool = True
+    logdir_root: str = "./logdir"
+    output_dir: str = "./generated"
+    device: object = "All"
+    num_epochs: int = 100
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    reduce_learning_rate_after: object = None
+    momentum: float = 0.9
+    checkpoint_every: int = 1
+    checkpoint_policy: str = "Always"
+    max_checkpoints: object = 5
+    resume: bool = True
+    resume_from: object = None
+    early_stopping_patience: object = 3
+    generate: bool = True
+    max_generate_per_epoch: int = 1
+    sample_rate: int = 16000
+    output_file_dur: float = 3.0
+    temperature: tuple = (0.95,)
+    seed: object = None
+    seed_offset: int = 0
+    val_frac: float = 0.1
+    mixed_precision: bool = False
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.checkpoint_policy not in CHECKPOINT_POLICIES:
+            raise UserError(f"--checkpoint_policy must be Always or Best, got {self.checkpoint_policy!r}")
+        if not 0.0 <= self.val_frac < 1.0:
+            raise UserError(f"--val_frac must be in [0, 1), got {self.val_frac}")
+        if self.max_checkpoints is not None and self.max_checkpoints < 1:
+            raise UserError(f"--max_checkpoints must be at least 1 or None, got {self.max_checkpoints}")
+        if self.sample_rate < 1:
+            raise UserError(f"--sample_rate must be positive, got {self.sample_rate}")
+
+
+@dataclasses.dataclass
+class EpochStats:
+    """Sums over the masked samples of an epoch."""
+
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    count: float = 0.0
+
+    def add(self, loss_sum, correct, count):
+        self.loss_sum += float(loss_sum)
+        self.correct += float(correct)
+        self.count += float(count)
+
+    @property
+    def loss(self):
+        """Mean cross-entropy in nats per sample."""
+        return self.loss_sum / self.count if self.count else float("nan")
+
+    @property
+    def accuracy(self):
+        """Percent of samples whose most likely level was the true one."""
+        return 100.0 * self.correct / self.count if self.count else float("nan")
+
+    @property
+    def bits(self):
+        """Negative log-likelihood in bits per sample, the SampleRNN paper's unit."""
+        return self.loss / math.log(2.0)
+
+
+def make_optimizer(name, learning_rate, momentum, loss_scaling=False):
+    if name == "adam":
+        opt = keras.optimizers.Adam(learning_rate, global_clipnorm=CLIP_NORM)
+    elif name == "sgd":
+        opt = keras.optimizers.SGD(learning_rate, momentum=momentum, global_clipnorm=CLIP_NORM)
+    else:
+        opt = keras.optimizers.RMSprop(learning_rate, momentum=momentum, global_clipnorm=CLIP_NORM)
+    return keras.optimizers.LossScaleOptimizer(opt) if loss_scaling else opt
+
+
+def learning_rate_at(epoch, base, reduce_after):
+    """Constant until `reduce_after` epochs, then exponentially decaying; a function of the
+    epoch alone, so a resumed run picks up the same rate."""
+    if reduce_after is None or epoch <= reduce_after:
+        return base
+    return base * LR_DECAY_PER_EPOCH ** (epoch - reduce_after)
+
+
+def masked_stats(logits, targets, mask):
+    """Per-batch sums: cross-entropy, correct predictions, counted samples (padding excluded)."""
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+    hits = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), targets), tf.float32)
+    return tf.reduce_sum(ce * mask), tf.reduce_sum(hits * mask), tf.reduce_sum(mask)
+
+
+class Stepper:
+    """The compiled train and validation steps, replicated by the devices' strategy.
+
+    RNN states are passed in and out of every step, per replica; at the first subsequence of a
+    batch (`reset`) the step replaces them by the model's initial state. Gradients stop at the
+    subsequence boundary: truncated backpropagation through time.
+    """
+
+    def __init__(self, model, optimizer, strategy):
+        self.model = model
+        self.optimizer = optimizer
+        self.strategy = strategy
+        self._train = tf.function(self._replica_train)
+        self._eval = tf.function(self._replica_eval)
+
+    def zero_states(self, batch_size):
+        per_replica = batch_size // self.strategy.num_replicas_in_sync
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda _: self.model.initial_states(per_replica)
+        )
+
+    def distribute(self, dataset):
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def train(self, batch, states):
+        stats, states = self.strategy.run(self._train, args=(*batch, states))
+        return self._sum(stats), states
+
+    def evaluate(self, batch, states):
+        stats, states = self.strategy.run(self._eval, args=(*batch, states))
+        return self._sum(stats), states
+
+    def _sum(self, stats):
+        return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in stats]
+
+    def _start(self, seq, reset, states):
+        fresh = self.model.initial_states(tf.shape(seq)[0])
+        return tuple(tf.where(reset, f, tf.stop_gradient(s)) for f, s in zip(fresh, states))
+
+    def _replica_train(self, seq, mask, reset, states):
+        model = self.model
+        big_frame = model.config.big_frame_size
+        with tf.GradientTape() as tape:
+            big, frame = self._start(seq, reset, states)
+            logits, big, frame = model((seq, big, frame), training=True)
+            loss_sum, correct, count = masked_stats(logits, seq[:, big_frame:], mask)
+            # Divide by the count over all replicas: the optimizer sums replicas' gradients.
+            total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
+            loss = loss_sum / tf.maximum(total, 1.0)
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        self.optimizer.apply(grads, model.trainable_variables)
+        return (loss_sum, correct, count), (big, frame)
+
+    def _replica_eval(self, seq, mask, reset, states):
+        big, frame = self._start(seq, reset, states)
+        logits, big, frame = self.model((seq, big, frame), training=False)
+        return masked_stats(logits, seq[:, self.model.config.big_frame_size :], mask), (big, frame)
+
+
+def format_duration(seconds):
+    minutes, secs = divmod(seconds, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours} hr {minutes} min {secs:.3f} sec"
+    if minutes:
+        return f"{minutes} min {secs:.3f} sec"
+    return f"{secs:.3f} sec"
+
+
+def step_line(epoch, num_epochs, step, steps, stats, seconds):
+    return (
+        f"Epoch: {epoch}/{num_epochs}, Step: {step}/{steps}, Loss: {stats.loss:.3f}, "
+        f"Accuracy: {stats.accuracy:.3f}, ({seconds:.4f} sec/step), NLL: {stats.bits:.3f} bits/sample"
+    )
+
+
+def epoch_line(epoch, num_epochs, train, val, steps, seconds):
+    val_loss = f"{val.loss:.3f}" if val.count else "n/a"
+    val_acc = f"{val.accuracy:.3f}" if val.count else "n/a"
+    val_bits = f"{val.bits:.3f} bits/sample" if val.count else "n/a"
+    return (
+        f"Epoch: {epoch}/{num_epochs}, Loss: {train.loss:.3f}, Accuracy: {train.accuracy:.3f}, "
+        f"Val Loss: {val_loss}, Val Accuracy: {val_acc} ({steps} steps in {format_duration(seconds)}), "
+        f"NLL: {train.bits:.3f} bits/sample, Val NLL: {val_bits}"
+    )
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: str
+    last_epoch: int
+    history: list  # one dict per epoch run: epoch, loss, accuracy, val_loss, val_accuracy, lr
+    checkpoints: list
+    stopped_early: bool = False
+
+
+class _Progress:
+    """Counters that live in the checkpoint so a resumed run knows where it stood."""
+
+    def __init__(self):
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.best_loss = tf.Variable(np.inf, dtype=tf.float64, trainable=False, name="best_loss")
+        self.saved_loss = tf.Variable(np.inf, dtype=tf.float64, trainable=False, name="saved_loss")
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+
+
+def find_resume_checkpoint(settings, config, log):
+    """The checkpoint to resume from, or None; refuses one trained with another model config."""
+    if not settings.resume:
+        return None
+    if settings.resume_from:
+        path = settings.resume_from
+        if not checkpoints.exists(path):
+            raise UserError(f"--resume_from {path!r} names no checkpoint (expected {path}.index)")
+    else:
+        path = checkpoints.latest_checkpoint(settings.logdir_root, settings.id)
+        if path is None:
+            log(f"No checkpoint found for id {settings.id!r} under {settings.logdir_root!r}; starting from scratch")
+            return None
+    saved = checkpoints.config_beside(path)
+    if saved is not None and saved != config:
+        changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
+        raise UserError(
+            f"checkpoint {path!r} was trained with a different model config ({', '.join(changed)} differ); "
+            "pass the same --config_file, or --resume False to start afresh"
+        )
+    return path
+
+
+def train(settings, config, log=print, after_checkpoint=None):
+    """Train `config` on `settings.data_dir`; returns a TrainResult.
+
+    `after_checkpoint(path, epoch, model)` runs after each saved checkpoint (in-training generation).
+    """
+    devices = configure(settings.device, settings.mixed_precision, log=log)
+    if settings.batch_size % devices.replicas:
+        raise UserError(f"--batch_size {settings.batch_size} must be divisible by the {devices.replicas} devices")
+    files = data.scan_corpus(settings.data_dir, settings.sample_rate, config.seq_len, log=log)
+    train_files, val_files = data.split_corpus(files, settings.val_frac, settings.batch_size, log=log)
+    resume_path = find_resume_checkpoint(settings, config, log)
+
+    with devices.strategy.scope():
+        model = build_model(config, devices.precision)
+        optimizer = make_optimizer(settings.optimizer, settings.learning_rate, settings.momentum, devices.loss_scaling)
+        optimizer.build(model.trainable_variables)
+        progress = _Progress()
+    # The loss-scale wrapper stays out of the checkpoint so runs resume across precisions.
+    inner = optimizer.inner_optimizer if devices.loss_scaling else optimizer
+    ckpt = tf.train.Checkpoint(
+        model=model,
+        optimizer=inner,
+        epoch=progress.epoch,
+        best_loss=progress.best_loss,
+        saved_loss=progress.saved_loss,
+        bad_epochs=progress.bad_epochs,
+    )
+    if resume_path:
+        checkpoints.restore(ckpt, resume_path, what="--resume_from" if settings.resume_from else "checkpoint")
+        log(f"Resuming from {resume_path} (epoch {int(progress.epoch.numpy())})")
+
+    run_dir = checkpoints.new_run_dir(settings.logdir_root, settings.id)
+    checkpoints.save_config(run_dir, config)
+    log(
+        f"Training on {devices.description} ({devices.precision}); {len(train_files)} training and "
+        f"{len(val_files)} validation files; logs and checkpoints in {run_dir}"
+    )
+    writer = tf.summary.create_file_writer(run_dir)
+    stepper = Stepper(model, optimizer, devices.strategy)
+    val_batches = data.epoch_batches(val_files, settings.batch_size)
+    result = TrainResult(run_dir, int(progress.epoch.numpy()), [], [])
+
+    for epoch in range(int(progress.epoch.numpy()) + 1, settings.num_epochs + 1):
+        # --- learning rate for this epoch
+        lr = learning_rate_at(epoch, settings.learning_rate, settings.reduce_learning_rate_after)
+        optimizer.learning_rate = lr
+        # --- train over this epoch's shuffled batches
+        batches = data.epoch_batches(train_files, settings.batch_size, epoch)
+        steps = data.steps_in(batches, config.seq_len)
+        stats = EpochStats()
+        states = stepper.zero_states(settings.batch_size)
+        start = time.perf_counter()
+        dataset = stepper.distribute(data.make_dataset(batches, config, settings.sample_rate))
+        for step, batch in enumerate(dataset, 1):
+            tick = time.perf_counter()
+            step_stats, states = stepper.train(batch, states)
+            stats.add(*step_stats)
+            if not math.isfinite(stats.loss):
+                raise UserError(
+                    f"the loss became {stats.loss} at epoch {epoch}, step {step}; try a lower --learning_rate"
+                )
+            line = step_line(epoch, settings.num_epochs, step, steps, stats, time.perf_counter() - tick)
+            if settings.verbose:
+                log(line)
+            else:
+                print("\r" + line, end="", flush=True)
+            with writer.as_default(step=optimizer.iterations):
+                tf.summary.scalar("step/loss", stats.loss)
+                tf.summary.scalar("step/accuracy", stats.accuracy)
+                tf.summary.scalar("step/nll_bits", stats.bits)
+        if not settings.verbose:
+            print(flush=True)
+        # --- validate with dropout off
+        val = EpochStats()
+        if val_batches:
+            states = stepper.zero_states(settings.batch_size)
+            for batch in stepper.distribute(data.make_dataset(val_batches, config, settings.sample_rate)):
+                step_stats, states = stepper.evaluate(batch, states)
+                val.add(*step_stats)
+        log(epoch_line(epoch, settings.num_epochs, stats, val, steps, time.perf_counter() - start))
+        with writer.as_default(step=epoch):
+            for name, value in (
+                ("loss", stats.loss),
+                ("accuracy", stats.accuracy),
+                ("nll_bits", stats.bits),
+                ("val_loss", val.loss),
+                ("val_accuracy", val.accuracy),
+                ("val_nll_bits", val.bits),
+                ("learning_rate", lr),
+            ):
+                if math.isfinite(value):
+                    tf.summary.scalar(f"epoch/{name}", value)
+        writer.flush()
+        result.history.append(
+            dict(
+                epoch=epoch,
+                loss=stats.loss,
+                accuracy=stats.accuracy,
+                val_loss=val.loss,
+                val_accuracy=val.accuracy,
+                learning_rate=lr,
+            )
+        )
+        result.last_epoch = epoch
+        # --- early-stopping bookkeeping, on validation loss when there is a validation set
+        monitored = val.loss if val.count else stats.loss
+        improved = monitored < progress.best_loss.numpy()
+        if improved:
+            progress.best_loss.assign(monitored)
+            progress.bad_epochs.assign(0)
+        else:
+            progress.bad_epochs.assign_add(1)
+        patience = settings.early_stopping_patience
+        stop = patience is not None and not improved and progress.bad_epochs.numpy() >= patience
+        progress.epoch.assign(epoch)
+        # --- checkpoint, then whatever follows a checkpoint
+        last = stop or epoch == settings.num_epochs
+        due = epoch % settings.checkpoint_every == 0 or last
+        if settings.checkpoint_policy == "Best":
+            due = due and monitored < progress.saved_loss.numpy()
+        if due:
+            progress.saved_loss.assign(min(monitored, progress.saved_loss.numpy()))
+            path = checkpoints.save(ckpt, run_dir, epoch, keep=settings.max_checkpoints)
+            result.checkpoints.append(path)
+            log(f"Saved checkpoint {path}")
+            if after_checkpoint is not None:
+                after_checkpoint(path, epoch, model)
+        if stop:
+            log(f"Early stopping: no improvement for {int(progress.bad_epochs.numpy())} epochs")
+            result.stopped_early = True
+            break
+    writer.close()
+    return result
