@@ -55,7 +55,10 @@ def configure(device="All", mixed_precision=False, log=print):
             tf.config.set_visible_devices(gpus[device], "GPU")
             gpus = [gpus[device]]
     for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass  # already initialized by an earlier run in this process; growth was set then
     if len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy()
         description = f"{len(gpus)} GPUs (MirroredStrategy)"

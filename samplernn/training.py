@@ -251,10 +251,12 @@ def find_resume_checkpoint(settings, config, log):
     return path
 
 
-def train(settings, config, log=print, after_checkpoint=None):
+def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None):
     """Train `config` on `settings.data_dir`; returns a TrainResult.
 
-    `after_checkpoint(path, epoch, model)` runs after each saved checkpoint (in-training generation).
+    `after_checkpoint(path, epoch, model)` runs after each saved checkpoint (in-training generation);
+    `on_epoch_end(metrics)` after each epoch, with the dict appended to `TrainResult.history`
+    (the tuners report from it). If it returns True, training stops there.
     """
     devices = configure(settings.device, settings.mixed_precision, log=log)
     if settings.batch_size % devices.replicas:
@@ -378,6 +380,8 @@ def train(settings, config, log=print, after_checkpoint=None):
             log(f"Saved checkpoint {path}")
             if after_checkpoint is not None:
                 after_checkpoint(path, epoch, model)
+        if on_epoch_end is not None and on_epoch_end(result.history[-1]):
+            break
         if stop:
             log(f"Early stopping: no improvement for {int(progress.bad_epochs.numpy())} epochs")
             result.stopped_early = True
