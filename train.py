@@ -5,7 +5,7 @@ python train.py --id test --data_dir ./data --num_epochs 100 --batch_size 128 --
 
 import sys
 
-from samplernn import arguments, cli
+from samplernn import arguments, cli, generation
 from samplernn.config import ModelConfig
 from samplernn.training import train
 
@@ -13,7 +13,8 @@ from samplernn.training import train
 def main(argv=None):
     args = arguments.train_parser().parse_args(argv)
     config = ModelConfig.load(args.config_file)
-    train(arguments.train_settings(args), config)
+    settings = arguments.train_settings(args)
+    train(settings, config, after_checkpoint=generation.in_training_generator(settings, config))
     return 0
 
 

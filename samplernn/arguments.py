@@ -190,6 +190,55 @@ def train_parser():
     return p
 
 
+def generate_parser():
+    d = GenerateDefaults()
+    p = argparse.ArgumentParser(description="Generate audio from a trained SampleRNN checkpoint.")
+    p.add_argument(
+        "--output_path",
+        required=True,
+        help="Path of the generated .wav file; epoch, temperature and index are added to the name.",
+    )
+    p.add_argument(
+        "--checkpoint_path",
+        required=True,
+        help="Checkpoint to generate from, as training prints it (.../model.ckpt-<epoch>).",
+    )
+    p.add_argument("--config_file", default=None, help="Model config; by default the one saved beside the checkpoint.")
+    add_device_argument(p)
+    p.add_argument(
+        "--dur",
+        type=cli.positive_float,
+        default=d.dur,
+        help=f"Seconds of audio per sequence; fractions allowed (default: {d.dur:g}).",
+    )
+    p.add_argument(
+        "--num_seqs",
+        type=cli.positive_int,
+        default=d.num_seqs,
+        help="Number of sequences, generated together in one batch (default: 1).",
+    )
+    add_generation_arguments(p, d)
+    p.add_argument(
+        "--random_seed",
+        type=cli.non_negative_int,
+        default=None,
+        help="Seed of the sampler's random numbers; the same seed gives the same files (default: random).",
+    )
+    return p
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateDefaults:
+    """generate.py's defaults, the reference's."""
+
+    dur: float = 3.0
+    num_seqs: int = 1
+    sample_rate: int = 16000
+    temperature: tuple = (0.95,)
+    seed: object = None
+    seed_offset: int = 0
+
+
 def train_settings(args):
     """TrainSettings from parsed train.py arguments."""
     fields = {f.name for f in dataclasses.fields(TrainSettings)}

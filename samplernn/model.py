@@ -134,12 +134,15 @@ class SampleMLP(keras.layers.Layer):
             layer.build((None, None, self.dim))
         self.logits.build((None, None, self.dim))
 
+    def effective_input_kernel(self):
+        if self.weight_norm:
+            return weight_normalized(self.input_kernel, self.input_g)
+        return self.input_kernel
+
     def input_tables(self):
         """(frame_size, q_levels, dim): row v of table k is embedding(v) @ kernel rows of position k."""
-        kernel = self.input_kernel
-        if self.weight_norm:
-            kernel = weight_normalized(kernel, self.input_g)
-        kernel = tf.reshape(tf.cast(kernel, self.compute_dtype), (self.frame_size, self.emb_size, self.dim))
+        kernel = tf.cast(self.effective_input_kernel(), self.compute_dtype)
+        kernel = tf.reshape(kernel, (self.frame_size, self.emb_size, self.dim))
         emb = tf.cast(self.embedding.embeddings, self.compute_dtype)
         return tf.einsum("qe,ked->kqd", emb, kernel)
 
@@ -231,21 +234,28 @@ class SampleRNN(keras.Model):
         return self.big_tier.initial_state(batch_size), self.frame_tier.initial_state(batch_size)
 
     def call(self, inputs, training=False):
-        """inputs = (seq (batch, G + T) levels, big_state, frame_state).
-        Returns logits (batch, T, q_levels) float32 and the two new states."""
+        """inputs = (seq (batch, G + T) levels, big_state, frame_state), T a multiple of G
+        (seq_len in training). Returns logits (batch, T, q_levels) float32 and the new states."""
         seq, big_state, frame_state = inputs
-        cfg = self.config
-        f, g, t = cfg.frame_size, cfg.big_frame_size, cfg.seq_len
-        batch = tf.shape(seq)[0]
+        frame_cond, big_state, frame_state = self.frame_tiers(seq, big_state, frame_state, training=training)
+        f, g = self.config.frame_size, self.config.big_frame_size
+        t = tf.shape(seq)[1] - g
+        # windows[:, i, k] = seq[:, g - f + i + k]: the f samples before target i.
+        windows = tf.stack([seq[:, g - f + k : g - f + k + t] for k in range(f)], axis=-1)
+        logits = self.sample_mlp(windows, frame_cond)
+        return logits, big_state, frame_state
+
+    def frame_tiers(self, seq, big_state, frame_state, training=False):
+        """The two RNN tiers over seq (batch, G + T): the frame tier's output per target sample
+        (batch, T, dim) and the new states. Generation primes the states with this alone."""
+        f, g = self.config.frame_size, self.config.big_frame_size
+        batch, t = tf.shape(seq)[0], tf.shape(seq)[1] - g
         # Each tier sees the frame just before the samples it conditions.
         big_frames = tf.reshape(seq[:, :t], (batch, t // g, g))
         big_cond, big_state = self.big_tier(big_frames, None, big_state, training=training)
         frames = tf.reshape(seq[:, g - f : g - f + t], (batch, t // f, f))
         frame_cond, frame_state = self.frame_tier(frames, big_cond, frame_state, training=training)
-        # windows[:, i, k] = seq[:, g - f + i + k]: the f samples before target i.
-        windows = tf.stack([seq[:, g - f + k : g - f + k + t] for k in range(f)], axis=-1)
-        logits = self.sample_mlp(windows, frame_cond)
-        return logits, big_state, frame_state
+        return frame_cond, big_state, frame_state
 
     def get_config(self):
         return {**self.config.to_dict(), "rnn_implementation": self.rnn_implementation, "name": self.name}
@@ -263,3 +273,46 @@ def build_model(config, precision="float32", rnn_implementation="auto"):
         return SampleRNN(**config.to_dict(), rnn_implementation=rnn_implementation, name="samplernn")
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def inference_copy(model, into=None):
+    """A float32 model without weight normalization that computes what `model` computes.
+
+    Generation reads plain float32 kernels instead of renormalizing every weight matrix at
+    every sample; a model trained in mixed precision generates in float32. Returns `model`
+    itself when it is already such a model; `into` refreshes an earlier copy in place.
+    """
+    if into is None:
+        if not model.config.weight_norm and model.compute_dtype == "float32":
+            return model
+        into = build_model(model.config.replace(weight_norm=False))
+
+    def dense(src, dst):
+        dst.kernel.assign(src.effective_kernel())
+        if src.use_bias:
+            dst.bias.assign(src.bias)
+
+    def tier(src, dst):
+        dense(src.input_proj, dst.input_proj)
+        dense(src.upsample, dst.upsample)
+        for i, layer in enumerate(dst.rnn.rnns):
+            kernel, recurrent, bias = src.rnn.layer_weights(i, dtype="float32")
+            layer.cell.kernel.assign(kernel)
+            layer.cell.recurrent_kernel.assign(recurrent)
+            layer.cell.bias.assign(bias)
+        if src.rnn.skip_conn:
+            for s, d in zip(src.rnn.skip_out, dst.rnn.skip_out):
+                dense(s, d)
+        if src.rnn.learn_h0:
+            dst.rnn.h0.assign(src.rnn.h0)
+
+    tier(model.big_tier, into.big_tier)
+    tier(model.frame_tier, into.frame_tier)
+    src, dst = model.sample_mlp, into.sample_mlp
+    dst.embedding.embeddings.assign(src.embedding.embeddings)
+    dst.input_kernel.assign(src.effective_input_kernel())
+    dst.input_bias.assign(src.input_bias)
+    for s, d in zip(src.hidden, dst.hidden):
+        dense(s, d)
+    dense(src.logits, dst.logits)
+    return into

@@ -133,18 +133,16 @@ class RNNStack(keras.layers.Layer):
             return gpu_available() and not self.weight_norm
         return self.implementation == "keras"
 
-    def layer_weights(self, i):
-        """(kernel, recurrent_kernel, bias) of layer i as used in the computation."""
+    def layer_weights(self, i, dtype=None):
+        """(kernel, recurrent_kernel, bias) of layer i as used in the computation, in `dtype`
+        (default: the compute dtype)."""
+        dtype = dtype or self.compute_dtype
         cell = self.rnns[i].cell
         kernel, recurrent = cell.kernel, cell.recurrent_kernel
         if self.weight_norm:
             kernel = weight_normalized(kernel, self.kernel_g[i])
             recurrent = weight_normalized(recurrent, self.recurrent_g[i])
-        return (
-            tf.cast(kernel, self.compute_dtype),
-            tf.cast(recurrent, self.compute_dtype),
-            tf.cast(cell.bias, self.compute_dtype),
-        )
+        return tf.cast(kernel, dtype), tf.cast(recurrent, dtype), tf.cast(cell.bias, dtype)
 
     def call(self, inputs, state, training=False):
         """inputs (batch, time, in_dim), state (layers, parts, batch, units) -> (batch, time, units), state."""

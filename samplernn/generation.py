@@ -1,0 +1,244 @@
+"""Generating audio: a compiled sampling loop over the three tiers, seeding, and output files.
+
+The loop keeps everything on the device: each big frame, the big tier steps once; each frame,
+the frame tier steps once; each sample, the sample MLP runs on the window of the last
+frame_size samples. The MLP's input layer is a sum of table rows (see SampleMLP), and the
+tables are computed once per call rather than once per sample.
+"""
+
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from samplernn import audio, checkpoints, quantize
+from samplernn.errors import UserError
+from samplernn.model import build_model, inference_copy
+
+
+def expand_temperatures(temperatures, num_seqs):
+    """One temperature per sequence: the list truncated, or extended with its last value."""
+    temperatures = list(temperatures)
+    return (temperatures + temperatures[-1:] * num_seqs)[:num_seqs]
+
+
+def format_temperature(t):
+    return f"{t:g}"
+
+
+def output_paths(output_path, epoch, temperatures):
+    """`<stem>_e=<epoch>_t=<temperature>.wav`, with `_<i>` appended per sequence when there are several."""
+    stem = output_path[:-4] if output_path.lower().endswith(".wav") else output_path
+    tag = f"_e={epoch}" if epoch is not None else ""
+    if len(temperatures) == 1:
+        return [f"{stem}{tag}_t={format_temperature(temperatures[0])}.wav"]
+    return [f"{stem}{tag}_t={format_temperature(t)}_{i}.wav" for i, t in enumerate(temperatures)]
+
+
+def sample_softmax(logits, seed):
+    """One level per row drawn from softmax(logits), by the Gumbel-max trick: exact, and made of
+    ops XLA compiles (unlike tf.random.stateless_categorical). Returns (rows, 1) int32."""
+    uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
+    return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)[:, None]
+
+
+class Sampler:
+    """Generates batches of sequences from one model with one compiled loop."""
+
+    def __init__(self, model, jit_compile=True):
+        self.source = model
+        self.model = inference_copy(model)
+        # XLA fuses each step's small ops; without it every op pays the executor's dispatch cost.
+        self._loop = tf.function(self._loop_fn, jit_compile=jit_compile)
+        self._prime = tf.function(self._prime_fn)
+
+    def refresh(self):
+        """Take up the source model's current weights (in-training generation)."""
+        if self.model is not self.source:
+            inference_copy(self.source, into=self.model)
+
+    def start(self, num_seqs, seed_audio=None):
+        """Starting point: silence and the initial states, or the seed run through the tiers.
+
+        seed_audio: (length,) float samples, length >= big_frame_size; only whole big frames
+        ending at the seed's last sample are used.
+        """
+        cfg = self.model.config
+        g = cfg.big_frame_size
+        big_state, frame_state = self.model.initial_states(num_seqs)
+        if seed_audio is None:
+            history = tf.fill((num_seqs, g), quantize.silence_level(cfg.q_levels))
+            return history, big_state, frame_state
+        usable = (len(seed_audio) // g) * g
+        levels = quantize.encode(seed_audio[len(seed_audio) - usable :], cfg.q_type, cfg.q_levels)
+        seq = tf.tile(levels[None, :], (num_seqs, 1))
+        return self._prime(seq, big_state, frame_state)
+
+    def _prime_fn(self, seq, big_state, frame_state):
+        g = self.model.config.big_frame_size
+        _, big_state, frame_state = self.model.frame_tiers(seq, big_state, frame_state)
+        return seq[:, -g:], big_state, frame_state
+
+    def generate(self, num_samples, temperatures, random_seed=None, seed_audio=None, progress=None):
+        """Levels (num_seqs, num_samples) int32, one sequence per temperature.
+
+        `progress(done, total)` is called after each chunk of about a second of audio.
+        """
+        cfg = self.model.config
+        g = cfg.big_frame_size
+        num_seqs = len(temperatures)
+        state = self.start(num_seqs, seed_audio)
+        temps = tf.constant(temperatures, tf.float32)[:, None]
+        if random_seed is None:
+            random_seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        seed = tf.constant(random_seed, tf.int64)
+        total_frames = math.ceil(num_samples / g)
+        chunk_frames = max(1, 16000 // g)
+        chunks, done = [], 0
+        while done < total_frames:
+            n = min(chunk_frames, total_frames - done)
+            out, *state = self._loop(*state, temps, seed, tf.constant(done * g, tf.int64), tf.constant(n))
+            chunks.append(out.numpy())
+            done += n
+            if progress is not None:
+                progress(min(done * g, num_samples), num_samples)
+        return np.concatenate(chunks, axis=1)[:, :num_samples]
+
+    def _loop_fn(self, history, big_state, frame_state, temps, seed, offset, num_big_frames):
+        model = self.model
+        cfg = model.config
+        f, g = cfg.frame_size, cfg.big_frame_size
+        ratio = g // f
+        tables = model.sample_mlp.input_tables()
+        out = tf.TensorArray(tf.int32, size=num_big_frames * g)
+        t = tf.constant(0)
+        for _ in tf.range(num_big_frames):
+            big_cond, big_state = model.big_tier.step(history, None, big_state)  # (n, ratio, dim)
+            for r in tf.range(ratio):
+                frame_cond, frame_state = model.frame_tier.step(
+                    history[:, g - f :], tf.gather(big_cond, r, axis=1), frame_state
+                )  # (n, f, dim)
+                for p in tf.range(f):
+                    logits = model.sample_mlp(history[:, g - f :], tf.gather(frame_cond, p, axis=1), tables)
+                    op_seed = tf.stack([seed, offset + tf.cast(t, tf.int64)])
+                    sample = sample_softmax(logits / temps, op_seed)
+                    history = tf.concat([history[:, 1:], sample], axis=1)
+                    out = out.write(t, sample[:, 0])
+                    t += 1
+        return tf.transpose(out.stack()), history, big_state, frame_state
+
+
+def load_generator_model(checkpoint_path, config=None):
+    """Build the model a checkpoint was trained with and load its weights (float32, whatever
+    precision it was trained in). The config defaults to the one saved beside the checkpoint."""
+    if not checkpoints.exists(checkpoint_path):
+        raise UserError(f"--checkpoint_path {checkpoint_path!r} names no checkpoint (expected {checkpoint_path}.index)")
+    if config is None:
+        config = checkpoints.config_beside(checkpoint_path)
+        if config is None:
+            raise UserError(f"no {checkpoints.CONFIG_NAME} beside {checkpoint_path!r}; pass the model's --config_file")
+    model = build_model(config)
+    checkpoints.restore(tf.train.Checkpoint(model=model), checkpoint_path, what="--checkpoint_path")
+    return model
+
+
+def seed_audio_from_file(path, offset, sample_rate, config):
+    """The seed audio (float32) from sample `offset`; at least one big frame is required.
+    NumPy only, so train.py can check a seed before TensorFlow picks its devices."""
+    samples = audio.load_seed_audio(path, sample_rate)
+    if offset >= len(samples):
+        raise UserError(f"--seed_offset {offset} is past the end of {path!r} ({len(samples)} samples)")
+    samples = samples[offset:]
+    if len(samples) < config.big_frame_size:
+        raise UserError(
+            f"--seed {path!r} from offset {offset} has {len(samples)} samples, fewer than one big frame "
+            f"({config.big_frame_size})"
+        )
+    return samples
+
+
+def write_outputs(paths, levels, config, sample_rate):
+    for path, seq in zip(paths, levels):
+        audio.write_wav(path, quantize.decode(seq, config.q_type, config.q_levels).numpy(), sample_rate)
+
+
+class ProgressLine:
+    """`Generating: 1.50/3.00 s (0.42x real time)`, rewritten in place on a terminal."""
+
+    def __init__(self, sample_rate, stream=None):
+        self.sample_rate = sample_rate
+        self.start = time.perf_counter()
+        self.stream = stream
+
+    def __call__(self, done, total):
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        speed = done / self.sample_rate / elapsed
+        line = f"Generating: {done / self.sample_rate:.2f}/{total / self.sample_rate:.2f} s ({speed:.2f}x real time)"
+        end = "\n" if done >= total else ""
+        print("\r" + line, end=end, flush=True, file=self.stream)
+
+
+def ensure_writable(path):
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--output_path {path!r}: cannot create {folder!r} ({err.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"--output_path {path!r}: directory {folder!r} is not writable")
+
+
+class InTrainingGenerator:
+    """After each checkpoint, write up to `count` files of `dur` seconds into `output_dir`,
+    named `<id>_e=<epoch>_t=<temperature>.wav`. A failure is reported, never raised: losing
+    a sample file must not lose a training run."""
+
+    def __init__(self, run_id, output_dir, count, dur, sample_rate, temperatures, seed_audio=None, log=print):
+        self.run_id = run_id
+        self.output_dir = output_dir
+        self.temperatures = expand_temperatures(temperatures, count)
+        self.num_samples = int(round(dur * sample_rate))
+        self.sample_rate = sample_rate
+        self.seed_audio = seed_audio
+        self.log = log
+        self.sampler = None
+
+    def __call__(self, checkpoint_path, epoch, model):
+        if not self.temperatures:
+            return []
+        try:
+            if self.sampler is None:
+                self.sampler = Sampler(model)
+            else:
+                self.sampler.refresh()
+            levels = self.sampler.generate(self.num_samples, self.temperatures, seed_audio=self.seed_audio)
+            paths = output_paths(os.path.join(self.output_dir, self.run_id), epoch, self.temperatures)
+            write_outputs(paths, levels, self.sampler.model.config, self.sample_rate)
+        except Exception as err:  # noqa: BLE001 - reported and survived, by design
+            self.log(f"Warning: generating audio after epoch {epoch} failed: {type(err).__name__}: {err}")
+            return []
+        for path in paths:
+            self.log(f"Generated {path}")
+        return paths
+
+
+def in_training_generator(settings, config, log=print):
+    """The after-checkpoint hook train.py's generation flags ask for, or None; a bad --seed is
+    reported before training starts rather than after its first epoch."""
+    if not settings.generate or settings.max_generate_per_epoch == 0:
+        return None
+    seed_audio = None
+    if settings.seed:
+        seed_audio = seed_audio_from_file(settings.seed, settings.seed_offset, settings.sample_rate, config)
+    return InTrainingGenerator(
+        settings.id,
+        os.path.join(settings.output_dir, settings.id),
+        settings.max_generate_per_epoch,
+        settings.output_file_dur,
+        settings.sample_rate,
+        settings.temperature,
+        seed_audio,
+        log,
+    )
