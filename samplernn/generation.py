@@ -242,3 +242,33 @@ def in_training_generator(settings, config, log=print):
         seed_audio,
         log,
     )
+
+
+def generate_files(
+    checkpoint_path,
+    output_path,
+    config=None,
+    dur=3.0,
+    num_seqs=1,
+    sample_rate=16000,
+    temperatures=(0.95,),
+    seed=None,
+    seed_offset=0,
+    random_seed=None,
+    show_progress=True,
+):
+    """Everything generate.py does after parsing: load, sample, write. Returns the paths written."""
+    ensure_writable(output_path)
+    model = load_generator_model(checkpoint_path, config)
+    seed_audio = seed_audio_from_file(seed, seed_offset, sample_rate, model.config) if seed else None
+    temperatures = expand_temperatures(temperatures, num_seqs)
+    levels = Sampler(model).generate(
+        int(round(dur * sample_rate)),
+        temperatures,
+        random_seed=random_seed,
+        seed_audio=seed_audio,
+        progress=ProgressLine(sample_rate) if show_progress else None,
+    )
+    paths = output_paths(output_path, checkpoints.epoch_of(checkpoint_path), temperatures)
+    write_outputs(paths, levels, model.config, sample_rate)
+    return paths
