@@ -1,0 +1,210 @@
+"""Generation: naming, temperatures, the compiled loop against the training forward pass,
+seeding, reproducibility, generate.py's files and errors, and in-training generation."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+from conftest import periodic, tiny_config, write_wav
+
+from samplernn import checkpoints, cli, generation, quantize
+from samplernn.model import build_model, inference_copy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def randomized(model, seed=0):
+    """Give every weight (incl. h0 and weight-norm gains) non-trivial random values."""
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        v.assign(rng.normal(0.0, 0.3, v.shape).astype(np.float32) + (1.0 if "_g" in v.path else 0.0))
+    return model
+
+
+def saved_checkpoint(tmp_path, config, epoch=7):
+    """A run directory holding model.ckpt-<epoch> and the config beside it."""
+    model = randomized(build_model(config))
+    run_dir = str(tmp_path / "run")
+    os.makedirs(run_dir)
+    checkpoints.save_config(run_dir, config)
+    return checkpoints.save(tf.train.Checkpoint(model=model), run_dir, epoch), model
+
+
+def teacher_forced_logits(model, seq):
+    big, frame = model.initial_states(seq.shape[0])
+    logits, _, _ = model((tf.constant(seq, tf.int32), big, frame))
+    return logits.numpy()
+
+
+def assert_follows_argmax(logits, generated):
+    """Every generated level is the forward pass's argmax, except at a genuine near-tie."""
+    top = np.argmax(logits, axis=-1)
+    for i, j in zip(*np.nonzero(top != generated)):
+        ordered = np.sort(logits[i, j])
+        assert ordered[-1] - ordered[-2] < 1e-3, (
+            f"sequence {i} sample {j}: generated {generated[i, j]}, argmax {top[i, j]}"
+        )
+        break  # later samples are conditioned on the tie's other branch
+
+
+def test_temperatures_truncate_or_repeat_the_last():
+    assert generation.expand_temperatures([0.5, 0.9, 1.1], 2) == [0.5, 0.9]
+    assert generation.expand_temperatures([0.5, 0.9], 4) == [0.5, 0.9, 0.9, 0.9]
+    assert generation.expand_temperatures([1.0], 1) == [1.0]
+
+
+def test_output_names_follow_the_reference():
+    assert generation.output_paths("out/x.wav", 12, [0.95]) == ["out/x_e=12_t=0.95.wav"]
+    assert generation.output_paths("out/x.wav", 3, [0.9, 1.0]) == ["out/x_e=3_t=0.9_0.wav", "out/x_e=3_t=1_1.wav"]
+    assert generation.output_paths("out/x", None, [1.25]) == ["out/x_t=1.25.wav"]
+
+
+@pytest.mark.parametrize("rnn_type,skip", [("gru", False), ("lstm", True)])
+def test_compiled_loop_matches_the_training_forward_pass(rnn_type, skip):
+    # Near-zero temperature makes sampling an argmax, so the generated levels must be
+    # exactly those the (uncompiled, whole-sequence) training forward pass predicts.
+    config = tiny_config(rnn_type=rnn_type, skip_conn=skip, num_rnn_layers=2, learn_h0=True, weight_norm=True)
+    model = randomized(build_model(config))
+    g = config.big_frame_size
+    generated = generation.Sampler(model).generate(4 * g, [1e-6, 1e-6], random_seed=1)
+    silence = np.full((2, g), quantize.silence_level(config.q_levels))
+    logits = teacher_forced_logits(model, np.concatenate([silence, generated], axis=1))
+    assert_follows_argmax(logits, generated)
+
+
+def test_seed_primes_all_tiers():
+    config = tiny_config(num_rnn_layers=2)
+    model = randomized(build_model(config))
+    g = config.big_frame_size
+    seed_audio = periodic(3 * g + 5)  # the 5 earliest samples are not a whole big frame
+    generated = generation.Sampler(model).generate(2 * g, [1e-6], random_seed=1, seed_audio=seed_audio)
+    seed_levels = quantize.encode(seed_audio[5:], config.q_type, config.q_levels).numpy()[None, :]
+    logits = teacher_forced_logits(model, np.concatenate([seed_levels, generated], axis=1))
+    assert_follows_argmax(logits[:, 2 * g :], generated)
+
+
+def test_generated_audio_depends_on_the_seed():
+    # A low temperature lets the model's logits, not the shared random numbers, pick the levels.
+    sampler = generation.Sampler(randomized(build_model(tiny_config(weight_norm=False))))
+    a = sampler.generate(16, [0.05], random_seed=5, seed_audio=periodic(64))
+    b = sampler.generate(16, [0.05], random_seed=5, seed_audio=-periodic(64, phase=0.3))
+    c = sampler.generate(16, [0.05], random_seed=5)
+    assert a[0, 0] != b[0, 0] or a[0, 1] != b[0, 1]
+    assert not np.array_equal(a, c)
+
+
+def test_fixed_random_seed_reproduces_and_other_seeds_differ():
+    sampler = generation.Sampler(randomized(build_model(tiny_config())))
+    first = sampler.generate(300, [1.0, 0.7], random_seed=42)
+    assert first.shape == (2, 300) and first.dtype == np.int32
+    assert np.array_equal(first, sampler.generate(300, [1.0, 0.7], random_seed=42))
+    assert not np.array_equal(first, sampler.generate(300, [1.0, 0.7], random_seed=43))
+    assert first.min() >= 0 and first.max() < 256
+
+
+def test_temperature_sharpens_the_distribution():
+    sampler = generation.Sampler(randomized(build_model(tiny_config())))
+    levels = sampler.generate(2000, [0.05, 5.0], random_seed=3)
+    distinct_cold, distinct_hot = (len(np.unique(row)) for row in levels)
+    assert distinct_cold < distinct_hot
+
+
+def test_inference_copy_computes_the_same_function():
+    config = tiny_config(weight_norm=True, learn_h0=True, skip_conn=True, num_rnn_layers=2)
+    model = randomized(build_model(config))
+    plain = inference_copy(model)
+    assert not plain.config.weight_norm
+    seq = np.random.default_rng(0).integers(0, 256, (2, config.big_frame_size + config.seq_len))
+    np.testing.assert_allclose(teacher_forced_logits(plain, seq), teacher_forced_logits(model, seq), atol=1e-4)
+
+
+def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
+    config = tiny_config()
+    ckpt, _ = saved_checkpoint(tmp_path, config, epoch=7)
+    out = str(tmp_path / "gen" / "out.wav")
+    argv = [
+        "--output_path",
+        out,
+        "--checkpoint_path",
+        ckpt,
+        "--dur",
+        "0.0173",
+        "--num_seqs",
+        "3",
+        "--temperature",
+        "0.9",
+        "1.1",
+        "--random_seed",
+        "4",
+    ]
+    assert cli.run(load_script("generate").main, argv) == 0
+    names = sorted(os.listdir(tmp_path / "gen"))
+    assert names == ["out_e=7_t=0.9_0.wav", "out_e=7_t=1.1_1.wav", "out_e=7_t=1.1_2.wav"]
+    for name in names:
+        data, rate = sf.read(tmp_path / "gen" / name)
+        assert rate == 16000 and data.shape == (round(0.0173 * 16000),)
+    assert "Generated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            lambda a, t: a.__setitem__(a.index("--checkpoint_path") + 1, str(t / "nope" / "model.ckpt-1")),
+            "names no checkpoint",
+        ),
+        (lambda a, t: a.extend(["--config_file", str(t / "other.config.json")]), "does not match the model config"),
+        (lambda a, t: a.extend(["--seed", str(t / "missing.wav")]), "does not exist"),
+        (lambda a, t: a.extend(["--seed", write_wav(str(t / "short.wav"), periodic(10))]), "fewer than one big frame"),
+        (
+            lambda a, t: a.extend(["--seed", write_wav(str(t / "s.wav"), periodic(100)), "--seed_offset", "100"]),
+            "past the end",
+        ),
+        (lambda a, t: a.__setitem__(1, str(t / "a_file" / "out.wav")), "--output_path"),
+    ],
+)
+def test_generate_bad_inputs_get_one_line(tmp_path, capsys, change, message):
+    config = tiny_config()
+    ckpt, _ = saved_checkpoint(tmp_path, config)
+    config.replace(dim=24).save(str(tmp_path / "other.config.json"))
+    (tmp_path / "a_file").write_text("not a directory")
+    argv = ["--output_path", str(tmp_path / "out.wav"), "--checkpoint_path", ckpt, "--dur", "0.01"]
+    change(argv, tmp_path)
+    assert cli.run(load_script("generate").main, argv) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize(
+    "flag,value", [("--dur", "0"), ("--num_seqs", "0"), ("--temperature", "0"), ("--temperature", "-1")]
+)
+def test_generate_out_of_range_values_are_refused(tmp_path, capsys, flag, value):
+    argv = ["--output_path", str(tmp_path / "o.wav"), "--checkpoint_path", "x", flag, value]
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("generate").main(argv)
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_in_training_generation_names_files_and_survives_failures(tmp_path):
+    model = randomized(build_model(tiny_config()))
+    logged = []
+    hook = generation.InTrainingGenerator(
+        "run", str(tmp_path / "gen" / "run"), 2, 0.01, 16000, [0.95], log=logged.append
+    )
+    paths = hook(str(tmp_path / "model.ckpt-3"), 3, model)
+    assert sorted(os.path.basename(p) for p in paths) == ["run_e=3_t=0.95_0.wav", "run_e=3_t=0.95_1.wav"]
+    assert all(sf.info(p).frames == 160 for p in paths)
+    hook.sampler.generate = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))
+    assert hook(str(tmp_path / "model.ckpt-4"), 4, model) == []
+    assert any("after epoch 4 failed" in line and "boom" in line for line in logged)
