@@ -37,11 +37,15 @@ def output_paths(output_path, epoch, temperatures):
     return [f"{stem}{tag}_t={format_temperature(t)}_{i}.wav" for i, t in enumerate(temperatures)]
 
 
-def sample_softmax(logits, seed):
-    """One level per row drawn from softmax(logits), by the Gumbel-max trick: exact, and made of
-    ops XLA compiles (unlike tf.random.stateless_categorical). Returns (rows, 1) int32."""
-    uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
-    return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)[:, None]
+def sample_levels(logits, uniform):
+    """Levels drawn from softmax(logits) by inverting its CDF at `uniform` (rows, 1) in [0, 1).
+
+    One random number per row instead of one per level (as the Gumbel-max trick needs), and
+    only ops that XLA compiles. Returns (rows, 1) int32.
+    """
+    cdf = tf.cumsum(tf.nn.softmax(logits), axis=-1)
+    below = tf.reduce_sum(tf.cast(cdf < uniform * cdf[:, -1:], tf.int32), axis=-1, keepdims=True)
+    return tf.minimum(below, tf.shape(logits)[-1] - 1)
 
 
 class Sampler:
@@ -50,7 +54,7 @@ class Sampler:
     def __init__(self, model, jit_compile=True):
         self.source = model
         self.model = inference_copy(model)
-        # XLA fuses each step's small ops; without it every op pays the executor's dispatch cost.
+        # XLA fuses each sample's small ops; without it every op pays the executor's dispatch cost.
         self._loop = tf.function(self._loop_fn, jit_compile=jit_compile)
         self._prime = tf.function(self._prime_fn)
 
@@ -99,35 +103,39 @@ class Sampler:
         chunks, done = [], 0
         while done < total_frames:
             n = min(chunk_frames, total_frames - done)
-            out, *state = self._loop(*state, temps, seed, tf.constant(done * g, tf.int64), tf.constant(n))
+            out, *state = self._loop(*state, temps, seed, tf.constant(done, tf.int64), tf.constant(n))
             chunks.append(out.numpy())
             done += n
             if progress is not None:
                 progress(min(done * g, num_samples), num_samples)
         return np.concatenate(chunks, axis=1)[:, :num_samples]
 
-    def _loop_fn(self, history, big_state, frame_state, temps, seed, offset, num_big_frames):
+    def _loop_fn(self, history, big_state, frame_state, temps, seed, first_big_frame, num_big_frames):
         model = self.model
         cfg = model.config
         f, g = cfg.frame_size, cfg.big_frame_size
-        ratio = g // f
         tables = model.sample_mlp.input_tables()
-        out = tf.TensorArray(tf.int32, size=num_big_frames * g)
-        t = tf.constant(0)
-        for _ in tf.range(num_big_frames):
+        blocks = tf.TensorArray(tf.int32, size=num_big_frames)
+        for i in tf.range(num_big_frames):
+            # The random numbers of one big frame in one call; seeded by the big frame's index
+            # alone, so a run is reproducible however it is split into calls.
+            uniforms = tf.random.stateless_uniform(
+                (g, tf.shape(history)[0], 1), tf.stack([seed, first_big_frame + tf.cast(i, tf.int64)])
+            )
             big_cond, big_state = model.big_tier.step(history, None, big_state)  # (n, ratio, dim)
-            for r in tf.range(ratio):
-                frame_cond, frame_state = model.frame_tier.step(
-                    history[:, g - f :], tf.gather(big_cond, r, axis=1), frame_state
-                )  # (n, f, dim)
-                for p in tf.range(f):
-                    logits = model.sample_mlp(history[:, g - f :], tf.gather(frame_cond, p, axis=1), tables)
-                    op_seed = tf.stack([seed, offset + tf.cast(t, tf.int64)])
-                    sample = sample_softmax(logits / temps, op_seed)
+            block = []
+            # The frames and samples of one big frame are unrolled when tracing, so the loop
+            # machinery runs once per big frame instead of once per sample.
+            for r in range(g // f):
+                frame_cond, frame_state = model.frame_tier.step(history[:, g - f :], big_cond[:, r], frame_state)
+                for p in range(f):
+                    logits = model.sample_mlp(history[:, g - f :], frame_cond[:, p], tables)
+                    sample = sample_levels(logits / temps, uniforms[r * f + p])  # (n, 1)
                     history = tf.concat([history[:, 1:], sample], axis=1)
-                    out = out.write(t, sample[:, 0])
-                    t += 1
-        return tf.transpose(out.stack()), history, big_state, frame_state
+                    block.append(sample)
+            blocks = blocks.write(i, tf.concat(block, axis=1))
+        levels = tf.reshape(tf.transpose(blocks.stack(), (1, 0, 2)), (tf.shape(history)[0], -1))
+        return levels, history, big_state, frame_state
 
 
 def load_generator_model(checkpoint_path, config=None):

@@ -48,9 +48,11 @@ class Dense(keras.layers.Layer):
         return self.kernel
 
     def call(self, inputs):
-        y = matmul_last(inputs, self.effective_kernel())
+        kernel = self.effective_kernel()
+        y = tf.matmul(inputs, kernel) if inputs.shape.rank == 2 else matmul_last(inputs, kernel)
         if self.use_bias:
-            y = y + self.bias
+            # bias_add lets Grappler fuse matmul, bias and relu into one oneDNN op.
+            y = tf.nn.bias_add(y, self.bias)
         return self.activation(y)
 
     def compute_output_shape(self, input_shape):
@@ -77,9 +79,15 @@ def window_lookup_sum(tables, windows):
     gather gradient would concatenate frame_size copies of the upstream gradient first.
     """
     frame_size = windows.shape[-1]
-    out = tf.gather(tables[0], windows[..., 0])
-    for k in range(1, frame_size):
-        out += tf.gather(tables[k], windows[..., k])
+    if windows.shape.rank == 2:
+        # One row per sequence (generation): a single gather of all frame_size rows is fewer ops.
+        q_levels = tf.shape(tables)[1]
+        flat = tf.reshape(tables, (-1, tf.shape(tables)[2]))
+        out = tf.reduce_sum(tf.gather(flat, windows + tf.range(frame_size) * q_levels), axis=1)
+    else:
+        out = tf.gather(tables[0], windows[..., 0])
+        for k in range(1, frame_size):
+            out += tf.gather(tables[k], windows[..., k])
 
     def grad(upstream):
         q_levels, dim = tf.shape(tables)[1], tf.shape(tables)[2]
