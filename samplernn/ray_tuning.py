@@ -121,7 +121,10 @@ def connect(address, num_cpus):
             ray.init(address=address)
         except (ConnectionError, RuntimeError, ValueError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"--address {address}: cannot join the Ray cluster ({first_line})") from None
+            raise UserError(
+                f"--address {address}: cannot join the Ray cluster ({first_line}); if it uses token "
+                "authentication, set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN) here too"
+            ) from None
     else:
         # `local` starts a runtime of our own even where `ray start` has left one running.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)

@@ -80,7 +80,8 @@ def add_search_space_arguments(parser):
     """One list-valued flag per searched parameter; read them back with `from_args`."""
     group = parser.add_argument_group("search space (each flag takes a list of candidate values)")
     for p in PARAMETERS:
-        default = ", ".join(format_value(v) for v in p.default)
+        # Pairs apart by commas, other values as they are typed.
+        default = (", " if p.name == "frame_sizes" else " ").join(format_value(v) for v in p.default)
         if p.name == "frame_sizes":
             # `append` would add to a non-empty default rather than replace it, so the
             # default is filled in by `from_args`.
@@ -114,10 +115,6 @@ def from_args(args):
     return space
 
 
-def size(space):
-    return _product(len(values) for values in space.values())
-
-
 def _product(numbers):
     total = 1
     for n in numbers:
@@ -145,7 +142,7 @@ def expand(space, checks=()):
     missing = [name for name in NAMES if not space.get(name)]
     if missing:
         raise UserError(f"the search space has no candidates for {', '.join(missing)}")
-    total = size(space)
+    total = _product(len(values) for values in space.values())
     if total > MAX_COMBINATIONS:
         raise UserError(
             f"the search space has {total} combinations, more than {MAX_COMBINATIONS}: give fewer candidates"

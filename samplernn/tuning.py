@@ -137,7 +137,7 @@ def corpus_check(settings, needs_validation):
                 files_by_seq_len[seq_len] = []
         files = files_by_seq_len[seq_len]
         if not files:
-            return f"no file in --data_dir is seq_len={seq_len} samples long"
+            return f"no file in --data_dir has seq_len={seq_len} samples"
         try:
             _, val = data.split_corpus(files, settings.val_frac, batch_size, _quiet)
         except UserError as err:
