@@ -294,6 +294,8 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     stepper = Stepper(model, optimizer, devices.strategy)
     val_batches = data.epoch_batches(val_files, settings.batch_size)
     result = TrainResult(run_dir, int(progress.epoch.numpy()), [], [])
+    if result.last_epoch >= settings.num_epochs:
+        log(f"The checkpoint is at epoch {result.last_epoch}; raise --num_epochs above it to train further")
 
     for epoch in range(int(progress.epoch.numpy()) + 1, settings.num_epochs + 1):
         # --- learning rate for this epoch
