@@ -67,7 +67,10 @@ def run_dirs(logdir_root, run_id):
     for name in os.listdir(parent) if os.path.isdir(parent) else []:
         match = _RUN_RE.match(name)
         if match and os.path.isdir(os.path.join(parent, name)):
-            when = datetime.datetime.strptime(match.group(1), RUN_DIR_FORMAT)
+            try:
+                when = datetime.datetime.strptime(match.group(1), RUN_DIR_FORMAT)
+            except ValueError:  # looks like a timestamp but is no date (e.g. 31.02.): not a run
+                continue
             found.append(((when, int(match.group(2) or 0)), os.path.join(parent, name)))
     return [path for _, path in sorted(found)]
 

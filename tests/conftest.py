@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny model config and small wav corpora of a periodic signal."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from samplernn.config import ModelConfig  # noqa: E402
+
+RATE = 16000
+# Period of the test signal in samples: a whole number, so the signal is exactly periodic.
+PERIOD = 32
+# Lengths of the corpus files: unequal, none a multiple of the tiny seq_len, all < 0.1 s.
+LENGTHS = (1024, 1100, 1250, 1370)
+
+
+def tiny_config(**changes):
+    """A three-tier model small enough that a training step takes milliseconds."""
+    base = dict(seq_len=32, frame_sizes=(4, 16), dim=16, num_rnn_layers=1, emb_size=8)
+    base.update(changes)
+    return ModelConfig(**base)
+
+
+def periodic(length, phase=0.0, period=PERIOD, amplitude=0.5):
+    """A sawtooth-plus-sine wave: periodic, non-trivial, and comfortably inside [-1, 1]."""
+    t = np.arange(length) / period + phase
+    return amplitude * (0.6 * np.sin(2 * np.pi * t) + 0.4 * (2 * (t % 1.0) - 1))
+
+
+def write_wav(path, samples, rate=RATE):
+    os.makedirs(os.path.dirname(os.fspath(path)), exist_ok=True)
+    sf.write(os.fspath(path), samples, rate, subtype="PCM_16")
+    return str(path)
+
+
+def write_corpus(folder, lengths=LENGTHS):
+    """One wav file per length, named so that natural order is the order of `lengths`. The files
+    start at different points of the period, shifted by whole samples, so that every file holds
+    the same sample values and a model that learned one generalizes to the others."""
+    return [
+        write_wav(os.path.join(folder, f"tone_{i}.wav"), periodic(n, phase=5 * i / PERIOD))
+        for i, n in enumerate(lengths)
+    ]
+
+
+@pytest.fixture
+def config():
+    return tiny_config()
+
+
+@pytest.fixture
+def wav_dir(tmp_path):
+    """A folder of a few short 16 kHz mono wav files of a periodic signal."""
+    folder = tmp_path / "wavs"
+    write_corpus(str(folder))
+    return str(folder)
+
+
+def discard(_line):
+    """A `log` for tests that do not look at the messages."""
