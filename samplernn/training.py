@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from samplernn import checkpoints, data
+from samplernn import checkpoints, data, summaries
 from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model
@@ -53,6 +53,7 @@ class TrainSettings:
     seed_offset: int = 0
     val_frac: float = 0.1
     mixed_precision: bool = False
+    plot: bool = True
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -143,7 +144,22 @@ class Stepper:
         )
 
     def distribute(self, dataset):
-        return self.strategy.experimental_distribute_dataset(dataset)
+        """Give each replica the same rows of every batch, so its RNN states stay its own.
+
+        Elements of a dataset from `distribute_datasets_from_function` go to the replicas in
+        turn, so each batch is split into one element per replica, in replica order.
+        """
+        n = self.strategy.num_replicas_in_sync
+        if n == 1:
+            return dataset
+
+        def per_replica(seq, mask, reset):
+            return tf.data.Dataset.from_tensor_slices(
+                (tf.stack(tf.split(seq, n)), tf.stack(tf.split(mask, n)), tf.fill([n], reset))
+            )
+
+        split = dataset.flat_map(per_replica).prefetch(tf.data.AUTOTUNE)
+        return self.strategy.distribute_datasets_from_function(lambda _: split)
 
     def train(self, batch, states):
         stats, states = self.strategy.run(self._train, args=(*batch, states))
@@ -255,6 +271,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     """Train `config` on `settings.data_dir`; returns a TrainResult.
 
     `after_checkpoint(path, epoch, model)` runs after each saved checkpoint (in-training generation);
+    the audio files it returns, if any, are logged to TensorBoard with their spectrograms.
     `on_epoch_end(metrics)` after each epoch, with the dict appended to `TrainResult.history`
     (the tuners report from it). If it returns True, training stops there.
     """
@@ -294,6 +311,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     stepper = Stepper(model, optimizer, devices.strategy)
     val_batches = data.epoch_batches(val_files, settings.batch_size)
     result = TrainResult(run_dir, int(progress.epoch.numpy()), [], [])
+    summaries.write_config(writer, config, step=result.last_epoch)
     if result.last_epoch >= settings.num_epochs:
         log(f"The checkpoint is at epoch {result.last_epoch}; raise --num_epochs above it to train further")
 
@@ -381,7 +399,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
             result.checkpoints.append(path)
             log(f"Saved checkpoint {path}")
             if after_checkpoint is not None:
-                after_checkpoint(path, epoch, model)
+                summaries.write_generated(writer, after_checkpoint(path, epoch, model) or [], epoch, log)
         if on_epoch_end is not None and on_epoch_end(result.history[-1]):
             break
         if stop:

@@ -773,12 +773,6 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training.Stepper.distribute passes the dataset's scalar `reset` component to "
-    "strategy.experimental_distribute_dataset, which cannot rebatch a rank-0 tensor "
-    "(IndexError in tf.data compute_batch_size): --device All with several GPUs cannot train",
-)
 def test_mirrored_strategy_on_two_logical_cpus_trains_and_keeps_replicas_equal(corpus, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT, corpus, str(tmp_path), str(ROOT / "tests")],
