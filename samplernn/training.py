@@ -337,13 +337,15 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
             line = step_line(epoch, settings.num_epochs, step, steps, stats, time.perf_counter() - tick)
             if settings.verbose:
                 log(line)
-            else:
+            elif log is print:
+                # Rewriting a line in place only makes sense on the terminal; other logs
+                # (tuners, tests) get the epoch lines alone.
                 print("\r" + line, end="", flush=True)
             with writer.as_default(step=optimizer.iterations):
                 tf.summary.scalar("step/loss", stats.loss)
                 tf.summary.scalar("step/accuracy", stats.accuracy)
                 tf.summary.scalar("step/nll_bits", stats.bits)
-        if not settings.verbose:
+        if not settings.verbose and log is print:
             print(flush=True)
         # --- validate with dropout off
         val = EpochStats()
