@@ -1,0 +1,173 @@
+"""Shared pieces of the benchmarks: FLOP accounting, the matmul reference rate, synthetic
+training inputs, a synthesized wav corpus, and process measurements (peak RSS, CPU taken by
+other processes).
+
+Only `flop_*`, `SMALL_CONFIG` and the pure helpers are safe to import without TensorFlow;
+everything that needs TensorFlow imports it inside the function.
+"""
+
+import os
+import resource
+import time
+
+from samplernn.config import ModelConfig
+
+# A config that trains in well under a second per step on 2 cores; same tier layout as the default.
+SMALL_CONFIG = ModelConfig(seq_len=512, frame_sizes=(16, 64), dim=256, num_rnn_layers=2, emb_size=64)
+DEFAULT_CONFIG = ModelConfig()
+CONFIGS = {"small": SMALL_CONFIG, "default": DEFAULT_CONFIG}
+
+# mixed precision on the CPU is bfloat16 (samplernn.devices.configure picks the same).
+PRECISIONS = {"float32": "float32", "mixed": "mixed_bfloat16"}
+
+
+# --------------------------------------------------------------------------- FLOP accounting
+
+
+def _rnn_macs_per_step(cfg, in_dim):
+    """Multiply-adds of one time step of the tier's RNN stack, as the model is written plainly."""
+    gates = 3 if cfg.rnn_type == "gru" else 4
+    dim = cfg.dim
+    total = 0
+    for i in range(cfg.num_rnn_layers):
+        layer_in = in_dim if i == 0 else dim + (in_dim if cfg.skip_conn else 0)
+        total += gates * (layer_in * dim + dim * dim)
+        if cfg.skip_conn:
+            total += dim * dim  # skip_out projection of this layer's output
+    return total
+
+
+def _tier_macs_per_step(cfg, frame_size, ratio):
+    """Input projection + RNN layers + upsampling of one step of a frame-level tier."""
+    dim = cfg.dim
+    return frame_size * dim + _rnn_macs_per_step(cfg, dim) + dim * (dim * ratio)
+
+
+def flop_breakdown(cfg):
+    """Forward multiply-adds per sample, by part (a dict), as the issue counts them:
+    per frame step of each tier its input projection, RNN layers and upsampling; per sample
+    the MLP with its input layer as a dense layer over frame_size * emb_size inputs."""
+    f, g, dim = cfg.frame_size, cfg.big_frame_size, cfg.dim
+    return {
+        "big_tier": _tier_macs_per_step(cfg, g, g // f) / g,
+        "frame_tier": _tier_macs_per_step(cfg, f, f) / f,
+        "mlp_input": f * cfg.emb_size * dim,
+        "mlp_hidden": 2 * dim * dim,
+        "mlp_logits": dim * cfg.q_levels,
+    }
+
+
+def forward_macs_per_sample(cfg):
+    return sum(flop_breakdown(cfg).values())
+
+
+def train_flops_per_sample(cfg):
+    """Training FLOPs per sample: 3 x the forward pass, 2 FLOPs per multiply-add."""
+    return 3 * 2 * forward_macs_per_sample(cfg)
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def peak_rss_mb():
+    """High-water mark of this process's resident set (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _own_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _system_busy_seconds():
+    """CPU seconds all processes spent busy since boot (from /proc/stat), or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Wall time, this process's CPU time and other processes' CPU time over an interval.
+
+    `others` (in cores) says how much of the machine someone else took while we measured:
+    near 0 on a quiet machine; on 2 cores, 1.0 means half the machine was busy elsewhere.
+    """
+
+    def __enter__(self):
+        self._wall, self._own, self._sys = time.perf_counter(), _own_cpu_seconds(), _system_busy_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self._wall
+        self.own = _own_cpu_seconds() - self._own
+        busy = _system_busy_seconds()
+        self.others = None if busy is None else max(0.0, (busy - self._sys) - self.own) / max(self.wall, 1e-9)
+        return False
+
+
+class MatmulProbe:
+    """The reference rate: float32 GFLOP/s of an n x n x n tf.matmul inside a tf.function."""
+
+    def __init__(self, n=2048):
+        import tensorflow as tf
+
+        self.n = n
+        self._a = tf.random.normal((n, n), dtype=tf.float32)
+        self._b = tf.random.normal((n, n), dtype=tf.float32)
+        self._matmul = tf.function(tf.matmul)
+        self.rate(1)  # trace and warm up
+
+    def rate(self, reps=3):
+        """Best of `reps` runs."""
+        best = float("inf")
+        for _ in range(reps):
+            tick = time.perf_counter()
+            float(self._matmul(self._a, self._b)[0, 0])
+            best = min(best, time.perf_counter() - tick)
+        return 2.0 * self.n**3 / best / 1e9
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def synthetic_batches(cfg, batch_size, seed=0):
+    """An endless iterator of training batches of the real shapes and dtypes:
+    (seq (batch, G + T) int32 levels, mask (batch, T) float32 ones, reset () bool), with reset
+    alternating True/False so both the fresh-state and carried-state paths run."""
+    import tensorflow as tf
+
+    rng = tf.random.Generator.from_seed(seed)
+    seqs = [
+        rng.uniform((batch_size, cfg.big_frame_size + cfg.seq_len), 0, cfg.q_levels, dtype=tf.int32) for _ in range(2)
+    ]
+    mask = tf.ones((batch_size, cfg.seq_len), tf.float32)
+    resets = [tf.constant(True), tf.constant(False)]
+    i = 0
+    while True:
+        yield seqs[i % 2], mask, resets[i % 2]
+        i += 1
+
+
+def write_wav_corpus(directory, files, seq_len, sample_rate=16000, seed=0):
+    """`files` mono 16-bit wav files of plucked-string melodies under `directory`.
+
+    Lengths vary between 3 and 4 subsequences, so every batch pads its shorter files and a new
+    batch of files is loaded every 4 training steps: a harder test of the pipeline's prefetching
+    than the 8-second chunks chunk_audio.py writes (125 steps per batch at seq_len 1024).
+    """
+    import numpy as np
+
+    from samplernn.demo_corpus import synthesize_demo_corpus
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(files):
+        length = int(rng.integers(3 * seq_len + 1, 4 * seq_len + 1))
+        path = os.path.join(directory, f"clip_{i:03d}.wav")
+        synthesize_demo_corpus(path, seconds=length / sample_rate, sample_rate=sample_rate, seed=seed + i)
+        paths.append(path)
+    return paths
