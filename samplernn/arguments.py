@@ -67,6 +67,12 @@ def add_generation_arguments(parser, defaults):
         default=defaults.seed_offset,
         help="Offset into the seed audio, in samples (default: 0).",
     )
+    parser.add_argument(
+        "--plot",
+        type=cli.str2bool,
+        default=defaults.plot,
+        help="Draw a spectrogram beside each generated wav, a PNG of the same name (default: True).",
+    )
 
 
 def train_parser():
@@ -237,6 +243,7 @@ class GenerateDefaults:
     temperature: tuple = (0.95,)
     seed: object = None
     seed_offset: int = 0
+    plot: bool = True
 
 
 def train_settings(args):

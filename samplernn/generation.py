@@ -13,7 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from samplernn import audio, checkpoints, quantize
+from samplernn import audio, checkpoints, plotting, quantize
 from samplernn.errors import UserError
 from samplernn.model import build_model, inference_copy
 
@@ -167,9 +167,12 @@ def seed_audio_from_file(path, offset, sample_rate, config):
     return samples
 
 
-def write_outputs(paths, levels, config, sample_rate):
+def write_outputs(paths, levels, config, sample_rate, plot=True):
+    """One wav per sequence of `levels`; with `plot`, its spectrogram PNG beside it."""
     for path, seq in zip(paths, levels):
         audio.write_wav(path, quantize.decode(seq, config.q_type, config.q_levels).numpy(), sample_rate)
+        if plot:
+            plotting.save_spectrogram(path)
 
 
 class ProgressLine:
@@ -200,10 +203,12 @@ def ensure_writable(path):
 
 class InTrainingGenerator:
     """After each checkpoint, write up to `count` files of `dur` seconds into `output_dir`,
-    named `<id>_e=<epoch>_t=<temperature>.wav`. A failure is reported, never raised: losing
-    a sample file must not lose a training run."""
+    named `<id>_e=<epoch>_t=<temperature>.wav` (with `plot`, a spectrogram `.png` beside each).
+    A failure is reported, never raised: losing a sample file must not lose a training run."""
 
-    def __init__(self, run_id, output_dir, count, dur, sample_rate, temperatures, seed_audio=None, log=print):
+    def __init__(
+        self, run_id, output_dir, count, dur, sample_rate, temperatures, seed_audio=None, log=print, plot=True
+    ):
         self.run_id = run_id
         self.output_dir = output_dir
         self.temperatures = expand_temperatures(temperatures, count)
@@ -211,6 +216,7 @@ class InTrainingGenerator:
         self.sample_rate = sample_rate
         self.seed_audio = seed_audio
         self.log = log
+        self.plot = plot
         self.sampler = None
 
     def __call__(self, checkpoint_path, epoch, model):
@@ -223,7 +229,7 @@ class InTrainingGenerator:
                 self.sampler.refresh()
             levels = self.sampler.generate(self.num_samples, self.temperatures, seed_audio=self.seed_audio)
             paths = output_paths(os.path.join(self.output_dir, self.run_id), epoch, self.temperatures)
-            write_outputs(paths, levels, self.sampler.model.config, self.sample_rate)
+            write_outputs(paths, levels, self.sampler.model.config, self.sample_rate, self.plot)
         except Exception as err:  # noqa: BLE001 - reported and survived, by design
             self.log(f"Warning: generating audio after epoch {epoch} failed: {type(err).__name__}: {err}")
             return []
@@ -249,6 +255,7 @@ def in_training_generator(settings, config, log=print):
         settings.temperature,
         seed_audio,
         log,
+        settings.plot,
     )
 
 
@@ -264,6 +271,7 @@ def generate_files(
     seed_offset=0,
     random_seed=None,
     show_progress=True,
+    plot=True,
 ):
     """Everything generate.py does after parsing: load, sample, write. Returns the paths written."""
     ensure_writable(output_path)
@@ -278,5 +286,5 @@ def generate_files(
         progress=ProgressLine(sample_rate) if show_progress else None,
     )
     paths = output_paths(output_path, checkpoints.epoch_of(checkpoint_path), temperatures)
-    write_outputs(paths, levels, model.config, sample_rate)
+    write_outputs(paths, levels, model.config, sample_rate, plot)
     return paths

@@ -148,7 +148,7 @@ def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
         "4",
     ]
     assert cli.run(load_script("generate").main, argv) == 0
-    names = sorted(os.listdir(tmp_path / "gen"))
+    names = sorted(n for n in os.listdir(tmp_path / "gen") if n.endswith(".wav"))  # spectrogram PNGs beside
     assert names == ["out_e=7_t=0.9_0.wav", "out_e=7_t=1.1_1.wav", "out_e=7_t=1.1_2.wav"]
     for name in names:
         data, rate = sf.read(tmp_path / "gen" / name)

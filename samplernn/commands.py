@@ -1,0 +1,179 @@
+"""The command-line programs, one `*_main(argv=None)` each. The top-level scripts and the console
+commands `pip install .` makes both run them, so both take the same arguments:
+
+    train.py         samplernn-train         train_main
+    generate.py      samplernn-generate      generate_main
+    chunk_audio.py   samplernn-chunk         chunk_main
+    keras_tuner.py   samplernn-keras-tuner   keras_tuner_main
+    ray_tune.py      samplernn-ray-tune      ray_tune_main
+
+Each main imports what its command needs when it runs, so `samplernn-chunk --help` does not
+wait for TensorFlow, Keras Tuner and Ray to load.
+"""
+
+import argparse
+import sys
+
+from samplernn import __version__, cli
+
+
+def add_version_argument(parser):
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def train_parser():
+    from samplernn import arguments
+
+    return add_version_argument(arguments.train_parser())
+
+
+def train_main(argv=None):
+    """Train a SampleRNN model; the command line is PRiSM SampleRNN's."""
+    args = train_parser().parse_args(argv)
+    from samplernn import arguments, generation
+    from samplernn.config import ModelConfig
+    from samplernn.training import train
+
+    config = ModelConfig.load(args.config_file)
+    settings = arguments.train_settings(args)
+    train(settings, config, after_checkpoint=generation.in_training_generator(settings, config))
+    return 0
+
+
+def generate_parser():
+    from samplernn import arguments
+
+    return add_version_argument(arguments.generate_parser())
+
+
+def generate_main(argv=None):
+    """Generate audio from a trained checkpoint; the command line is PRiSM SampleRNN's."""
+    args = generate_parser().parse_args(argv)
+    from samplernn import generation
+    from samplernn.config import ModelConfig
+    from samplernn.devices import configure
+
+    configure(args.device)
+    paths = generation.generate_files(
+        args.checkpoint_path,
+        args.output_path,
+        config=ModelConfig.load(args.config_file) if args.config_file else None,
+        dur=args.dur,
+        num_seqs=args.num_seqs,
+        sample_rate=args.sample_rate,
+        temperatures=args.temperature,
+        seed=args.seed,
+        seed_offset=args.seed_offset,
+        random_seed=args.random_seed,
+        plot=args.plot,
+    )
+    for path in paths:
+        print(f"Generated {path}")
+    return 0
+
+
+def chunk_parser():
+    parser = argparse.ArgumentParser(description="Cut a long recording into wav chunks for training.")
+    parser.add_argument(
+        "--input_file",
+        required=True,
+        help="Recording to chunk (wav, or any format ffmpeg reads).",
+    )
+    parser.add_argument(
+        "--output_dir",
+        required=True,
+        help="Directory for chunk_<i>.wav files; created if missing.",
+    )
+    parser.add_argument(
+        "--chunk_length",
+        type=cli.positive_int,
+        default=8000,
+        help="Length of each chunk in ms (default: 8000).",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=cli.non_negative_int,
+        default=0,
+        help="Overlap between consecutive chunks in ms, less than --chunk_length (default: 0).",
+    )
+    return add_version_argument(parser)
+
+
+def chunk_main(argv=None):
+    """Cut a long recording into wav chunks for training, skipping silent stretches."""
+    args = chunk_parser().parse_args(argv)
+    from samplernn.chunking import chunk_audio
+
+    report = chunk_audio(args.input_file, args.output_dir, args.chunk_length, args.overlap)
+    print(f"{report.written} chunks written to {args.output_dir}, {report.omitted} silent chunks omitted")
+    return 0
+
+
+def keras_tuner_parser():
+    from samplernn import arguments, keras_tuning, search_space, tuning
+
+    parser = argparse.ArgumentParser(
+        description="Search SampleRNN hyperparameters with Keras Tuner; each list-valued flag is a search "
+        "dimension. Prints the best trial and writes its model config for train.py."
+    )
+    tuning.add_run_arguments(parser)
+    keras_tuning.add_arguments(parser)
+    arguments.add_device_argument(parser)
+    search_space.add_search_space_arguments(parser)
+    return add_version_argument(parser)
+
+
+def keras_tuner_main(argv=None):
+    """Search hyperparameters with Keras Tuner; the command line is PRiSM SampleRNN's."""
+    args = keras_tuner_parser().parse_args(argv)
+    from samplernn import keras_tuning
+
+    keras_tuning.run(args)
+    return 0
+
+
+def ray_tune_parser():
+    from samplernn import ray_tuning, search_space, tuning
+
+    parser = argparse.ArgumentParser(
+        description="Search SampleRNN hyperparameters with Ray Tune and an ASHA scheduler; each list-valued "
+        "flag is a search dimension. Prints the best hyperparameters and writes their model config for train.py."
+    )
+    tuning.add_run_arguments(parser)
+    ray_tuning.add_arguments(parser)
+    search_space.add_search_space_arguments(parser)
+    return add_version_argument(parser)
+
+
+def ray_tune_main(argv=None):
+    """Search hyperparameters with Ray Tune, here or on a Ray cluster; the command line is PRiSM SampleRNN's."""
+    args = ray_tune_parser().parse_args(argv)
+    from samplernn import ray_tuning
+
+    ray_tuning.run(args)
+    return 0
+
+
+# Console commands ([project.scripts] in pyproject.toml): a user error or Ctrl-C is one line on
+# stderr and an exit code, as with the top-level scripts.
+
+
+def train_command():
+    sys.exit(cli.run(train_main))
+
+
+def generate_command():
+    sys.exit(cli.run(generate_main))
+
+
+def chunk_command():
+    sys.exit(cli.run(chunk_main))
+
+
+def keras_tuner_command():
+    sys.exit(cli.run(keras_tuner_main))
+
+
+def ray_tune_command():
+    sys.exit(cli.run(ray_tune_main))

@@ -1,0 +1,147 @@
+"""Console commands: `pip install .` makes one per top-level script, running the same main with
+the same arguments, and every command and script answers --help and --version."""
+
+import concurrent.futures
+import contextlib
+import importlib
+import importlib.util
+import io
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import samplernn
+from samplernn import commands
+
+tomllib = pytest.importorskip("tomllib")
+
+ROOT = Path(__file__).resolve().parent.parent
+# console command: (top-level script, the main both run)
+COMMANDS = {
+    "samplernn-train": ("train.py", commands.train_main),
+    "samplernn-generate": ("generate.py", commands.generate_main),
+    "samplernn-chunk": ("chunk_audio.py", commands.chunk_main),
+    "samplernn-keras-tuner": ("keras_tuner.py", commands.keras_tuner_main),
+    "samplernn-ray-tune": ("ray_tune.py", commands.ray_tune_main),
+}
+OPTION_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9_]*")
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"script_{name[:-3]}", ROOT / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def answer(main, flag):
+    """What `main([flag])` prints before argparse exits."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+        main([flag])
+    assert exit_info.value.code == 0
+    return out.getvalue()
+
+
+def test_every_script_has_a_console_command_running_its_main(monkeypatch):
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(scripts) == set(COMMANDS)
+    ran = []
+    monkeypatch.setattr(commands.cli, "run", lambda main: ran.append(main) or 0)
+    for command, target in scripts.items():
+        module, function = target.split(":")
+        with pytest.raises(SystemExit) as exit_info:
+            getattr(importlib.import_module(module), function)()
+        script, main = COMMANDS[command]
+        # Through cli.run, which turns user errors into one line, to the script's own main.
+        assert exit_info.value.code == 0 and ran.pop() is main is load_script(script).main, command
+    assert {p.name for p in ROOT.glob("*.py")} == {script for script, _ in COMMANDS.values()}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_scripts_answer_version_and_help(command):
+    script, main = COMMANDS[command]
+    assert answer(load_script(script).main, "--version").split()[-1] == samplernn.__version__
+    assert "--help" in answer(main, "--help")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """A fresh virtual environment with the project `pip install`ed into it (from a copy, so the
+    build leaves nothing in the checkout). The dependencies come from this environment through a
+    .pth file rather than being installed again."""
+    tmp = tmp_path_factory.mktemp("console")
+    src = tmp / "src"
+    shutil.copytree(ROOT / "samplernn", src / "samplernn", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    (venv_site,) = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    Path(venv_site, "outer-environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(src)],
+        check=True,
+        capture_output=True,
+    )
+    return venv
+
+
+@pytest.mark.slow
+def test_installed_commands_answer_help_and_version(installed):
+    bin_dir = installed / "bin"
+    where = subprocess.run(
+        [
+            bin_dir / "python",
+            "-c",
+            "import importlib.metadata as m, samplernn; print(samplernn.__file__, m.version('samplernn'))",
+        ],
+        cwd=installed,  # not the checkout, whose samplernn/ would be imported instead
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert where[0].startswith(str(installed)), f"samplernn imported from {where[0]}, not the new environment"
+    assert where[1] == samplernn.__version__
+
+    # A user error is one line and exit code 2, as with the scripts.
+    missing = subprocess.run(
+        [bin_dir / "samplernn-chunk", "--input_file", "missing.wav", "--output_dir", "chunks"],
+        cwd=installed,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr == "samplernn-chunk: error: input_file missing.wav does not exist\n"
+
+    runs = [(command, flag) for command in sorted(COMMANDS) for flag in ("--version", "--help")]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        done = pool.map(
+            lambda run: subprocess.run(
+                [bin_dir / run[0], run[1]], cwd=installed, capture_output=True, text=True, timeout=300
+            ),
+            runs,
+        )
+        results = dict(zip(runs, done))
+    for (command, flag), result in results.items():
+        assert result.returncode == 0, (command, flag, result.stderr[-2000:])
+        if flag == "--version":
+            assert result.stdout.strip() == f"{command} {samplernn.__version__}"
+        else:
+            assert result.stdout.startswith(f"usage: {command} ")
+            # The same options as the top-level script's.
+            script, _ = COMMANDS[command]
+            script_help = answer(load_script(script).main, "--help")
+            assert set(OPTION_RE.findall(result.stdout)) == set(OPTION_RE.findall(script_help)), command
