@@ -41,6 +41,53 @@ def lstm_step(x_proj, h, c, recurrent_kernel):
     return h, c
 
 
+@tf.custom_gradient
+def gru_sequence(x_proj, h0, recurrent_kernel, recurrent_bias):
+    """A GRU layer over a whole sequence: x_proj (time, batch, 3 * units) is the input side,
+    already projected; returns every step's state (time, batch, units).
+
+    The hand-written gradient keeps the backward loop to elementwise work and one matmul with
+    the recurrent kernel transposed once, and computes the kernel's gradient after the loop as
+    a single matmul over all steps. Automatic differentiation of the loop instead multiplies by
+    a transposed operand (slow in oneDNN) and accumulates the kernel gradient step by step.
+    """
+
+    def step(carry, xp):
+        h = carry[0]
+        h_z, h_r, h_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
+        x_z, x_r, x_h = tf.split(xp, 3, axis=-1)
+        z = tf.sigmoid(x_z + h_z)
+        r = tf.sigmoid(x_r + h_r)
+        c = tf.tanh(x_h + r * h_h)
+        return z * h + (1.0 - z) * c, z, r, c, h_h
+
+    zeros = tf.zeros_like(h0)
+    hs, zs, rs, cs, hhs = tf.scan(step, x_proj, initializer=(h0, zeros, zeros, zeros, zeros))
+
+    def grad(d_hs):
+        h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
+        recurrent_t = tf.transpose(recurrent_kernel)
+
+        def back(carry, inputs):
+            d_out, h, z, r, c, h_h = inputs
+            dh = carry[0] + d_out
+            dc = dh * (1.0 - z) * (1.0 - c * c)
+            dz = dh * (h - c) * z * (1.0 - z)
+            dr = dc * h_h * r * (1.0 - r)
+            d_x = tf.concat([dz, dr, dc], axis=-1)
+            d_hp = tf.concat([dz, dr, dc * r], axis=-1)
+            return dh * z + tf.matmul(d_hp, recurrent_t), d_x, d_hp
+
+        init = (tf.zeros_like(h0), tf.zeros_like(x_proj[0]), tf.zeros_like(x_proj[0]))
+        d_h, d_x, d_hp = tf.scan(back, (d_hs, h_prev, zs, rs, cs, hhs), initializer=init, reverse=True)
+        units3 = tf.shape(d_hp)[-1]
+        d_kernel = tf.matmul(tf.reshape(h_prev, (-1, tf.shape(h0)[-1])), tf.reshape(d_hp, (-1, units3)),
+                             transpose_a=True)
+        return d_x, d_h[0], d_kernel, tf.reduce_sum(d_hp, axis=(0, 1))
+
+    return hs, grad
+
+
 @keras.saving.register_keras_serializable(package="samplernn")
 class RNNStack(keras.layers.Layer):
     """`num_layers` recurrent layers of `units`, optional skip connections, learned initial state
@@ -192,7 +239,7 @@ class RNNStack(keras.layers.Layer):
         input_bias = bias[0] if self.rnn_type == "gru" else bias
         x_proj = tf.transpose(matmul_last(x, kernel) + input_bias, (1, 0, 2))  # (time, batch, gates)
         if self.rnn_type == "gru":
-            hs = tf.scan(lambda h, xp: gru_step(xp, h, recurrent, bias[1]), x_proj, initializer=state[0])
+            hs = gru_sequence(x_proj, state[0], recurrent, bias[1])
             return tf.transpose(hs, (1, 0, 2)), [hs[-1]]
         hs, cs = tf.scan(
             lambda hc, xp: lstm_step(xp, hc[0], hc[1], recurrent), x_proj, initializer=(state[0], state[1])
