@@ -154,6 +154,8 @@ def restore(checkpoint, path, what="checkpoint"):
     try:
         status = checkpoint.read(path)
         status.assert_existing_objects_matched()
+        # Generation reads only the model out of a checkpoint that also holds the optimizer.
+        status.expect_partial()
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"{what} {path!r} does not match the model config: {first_line}") from None

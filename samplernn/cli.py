@@ -1,6 +1,7 @@
 """Shared pieces of the command-line scripts: strict parsers and the error boundary."""
 
 import argparse
+import os
 import sys
 
 from samplernn.errors import UserError
@@ -55,6 +56,27 @@ def _parse(kind, text, what):
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow with its native start-up notices (oneDNN, CUDA stubs) kept off stderr.
+
+    TensorFlow 2.21 prints them before TF_CPP_MIN_LOG_LEVEL takes effect, and they would bury
+    the one line a user mistake gets. Errors still surface as Python exceptions; set
+    TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def run(main_fn, argv=None, prog=None):

@@ -23,6 +23,7 @@ def add_version_argument(parser):
 
 
 def train_parser():
+    cli.import_tensorflow_quietly()
     from samplernn import arguments
 
     return add_version_argument(arguments.train_parser())
@@ -42,6 +43,7 @@ def train_main(argv=None):
 
 
 def generate_parser():
+    cli.import_tensorflow_quietly()
     from samplernn import arguments
 
     return add_version_argument(arguments.generate_parser())
@@ -111,6 +113,7 @@ def chunk_main(argv=None):
 
 
 def keras_tuner_parser():
+    cli.import_tensorflow_quietly()
     from samplernn import arguments, keras_tuning, search_space, tuning
 
     parser = argparse.ArgumentParser(
@@ -134,6 +137,7 @@ def keras_tuner_main(argv=None):
 
 
 def ray_tune_parser():
+    cli.import_tensorflow_quietly()
     from samplernn import ray_tuning, search_space, tuning
 
     parser = argparse.ArgumentParser(

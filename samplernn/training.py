@@ -275,12 +275,13 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     `on_epoch_end(metrics)` after each epoch, with the dict appended to `TrainResult.history`
     (the tuners report from it). If it returns True, training stops there.
     """
-    devices = configure(settings.device, settings.mixed_precision, log=log)
-    if settings.batch_size % devices.replicas:
-        raise UserError(f"--batch_size {settings.batch_size} must be divisible by the {devices.replicas} devices")
+    # The user's files first: a mistake there is reported before TensorFlow touches any device.
     files = data.scan_corpus(settings.data_dir, settings.sample_rate, config.seq_len, log=log)
     train_files, val_files = data.split_corpus(files, settings.val_frac, settings.batch_size, log=log)
     resume_path = find_resume_checkpoint(settings, config, log)
+    devices = configure(settings.device, settings.mixed_precision, log=log)
+    if settings.batch_size % devices.replicas:
+        raise UserError(f"--batch_size {settings.batch_size} must be divisible by the {devices.replicas} devices")
 
     with devices.strategy.scope():
         model = build_model(config, devices.precision)

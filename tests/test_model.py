@@ -94,7 +94,7 @@ def test_levels_to_input_spans_minus_two_to_two():
 
 
 def test_learned_h0_is_the_initial_state_and_zero_state_without_it():
-    config = small_config(rnn_type="lstm", num_rnn_layers=2)
+    config = small_config(rnn_type="lstm", num_rnn_layers=2, learn_h0=True)
     model = build_model(config)
     randomize(model)
     big, frame = model.initial_states(2)
@@ -357,7 +357,9 @@ def test_dropout_is_off_unless_training():
 
 
 def test_gradients_reach_every_trainable_weight():
-    config = small_config(num_rnn_layers=2, skip_conn=True, rnn_type="lstm")
+    # A learned h0 is one of the weights; it also keeps the recurrent kernels' gradient non-zero
+    # when a tier takes a single step from its initial state.
+    config = small_config(num_rnn_layers=2, skip_conn=True, rnn_type="lstm", learn_h0=True)
     model = build_model(config)
     randomize(model)
     seq = random_seq(config)
