@@ -54,8 +54,11 @@ class Sampler:
     def __init__(self, model, jit_compile=True):
         self.source = model
         self.model = inference_copy(model)
-        # XLA fuses each sample's small ops; without it every op pays the executor's dispatch cost.
-        self._loop = tf.function(self._loop_fn, jit_compile=jit_compile)
+        # The tiers' steps run in graph mode, where oneDNN spreads their large matrix-vector
+        # products over all cores (XLA runs them on one); each frame's samples run compiled by
+        # XLA, which fuses their many small ops that would each pay the executor's dispatch cost.
+        self._loop = tf.function(self._loop_fn)
+        self._samples = tf.function(self._samples_fn, jit_compile=jit_compile)
         self._prime = tf.function(self._prime_fn)
 
     def refresh(self):
@@ -128,14 +131,24 @@ class Sampler:
             # machinery runs once per big frame instead of once per sample.
             for r in range(g // f):
                 frame_cond, frame_state = model.frame_tier.step(history[:, g - f :], big_cond[:, r], frame_state)
-                for p in range(f):
-                    logits = model.sample_mlp(history[:, g - f :], frame_cond[:, p], tables)
-                    sample = sample_levels(logits / temps, uniforms[r * f + p])  # (n, 1)
-                    history = tf.concat([history[:, 1:], sample], axis=1)
-                    block.append(sample)
+                history, samples = self._samples(history, frame_cond, uniforms[r * f : (r + 1) * f], tables, temps)
+                block.append(samples)
             blocks = blocks.write(i, tf.concat(block, axis=1))
         levels = tf.reshape(tf.transpose(blocks.stack(), (1, 0, 2)), (tf.shape(history)[0], -1))
         return levels, history, big_state, frame_state
+
+    def _samples_fn(self, history, frame_cond, uniforms, tables, temps):
+        """The frame_size samples of one frame: history (n, G) levels, frame_cond (n, F, dim),
+        uniforms (F, n, 1). Returns the new history and the samples (n, F)."""
+        f = self.model.config.frame_size
+        g = self.model.config.big_frame_size
+        samples = []
+        for p in range(f):
+            logits = self.model.sample_mlp(history[:, g - f :], frame_cond[:, p], tables)
+            sample = sample_levels(logits / temps, uniforms[p])  # (n, 1)
+            history = tf.concat([history[:, 1:], sample], axis=1)
+            samples.append(sample)
+        return history, tf.concat(samples, axis=1)
 
 
 def load_generator_model(checkpoint_path, config=None):
