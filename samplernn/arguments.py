@@ -44,14 +44,41 @@ def add_device_argument(parser):
     )
 
 
-def add_generation_arguments(parser, defaults):
-    """Arguments that shape generated audio, shared by train.py (in-training) and generate.py."""
+def add_sample_rate_argument(parser, defaults):
     parser.add_argument(
         "--sample_rate",
         type=cli.positive_int,
         default=defaults.sample_rate,
-        help=f"Sample rate of the audio, for training and generation (default: {defaults.sample_rate}).",
+        help=f"Sample rate the audio is loaded and generated at (default: {defaults.sample_rate}).",
     )
+
+
+def add_training_arguments(parser, defaults, what="training"):
+    """Arguments shaping how a model trains, shared by train.py and the tuners' trials."""
+    parser.add_argument(
+        "--early_stopping_patience",
+        type=cli.optional_int,
+        default=defaults.early_stopping_patience,
+        help=f"Stop {what} after this many epochs without improvement, None never stops early "
+        f"(default: {defaults.early_stopping_patience}).",
+    )
+    parser.add_argument(
+        "--val_frac",
+        type=_fraction,
+        default=defaults.val_frac,
+        help="Fraction of the files set aside for validation, rounded to whole batches (default: 0.1).",
+    )
+    parser.add_argument(
+        "--mixed_precision",
+        type=cli.str2bool,
+        default=defaults.mixed_precision,
+        help="Train in mixed precision: float16 on GPUs, bfloat16 on CPUs (default: False).",
+    )
+
+
+def add_generation_arguments(parser, defaults):
+    """Arguments that shape generated audio, shared by train.py (in-training) and generate.py."""
+    add_sample_rate_argument(parser, defaults)
     parser.add_argument(
         "--temperature",
         type=cli.positive_float,
@@ -156,13 +183,6 @@ def train_parser():
     )
     p.add_argument("--resume_from", default=d.resume_from, help="Checkpoint to resume from (.../model.ckpt-<epoch>).")
     p.add_argument(
-        "--early_stopping_patience",
-        type=cli.optional_int,
-        default=d.early_stopping_patience,
-        help="Stop after this many epochs without improvement, None never stops early "
-        f"(default: {d.early_stopping_patience}).",
-    )
-    p.add_argument(
         "--generate",
         type=cli.str2bool,
         default=d.generate,
@@ -181,18 +201,7 @@ def train_parser():
         help=f"Seconds of audio per generated file (default: {d.output_file_dur:g}).",
     )
     add_generation_arguments(p, d)
-    p.add_argument(
-        "--val_frac",
-        type=_fraction,
-        default=d.val_frac,
-        help="Fraction of the files set aside for validation, rounded to whole batches (default: 0.1).",
-    )
-    p.add_argument(
-        "--mixed_precision",
-        type=cli.str2bool,
-        default=d.mixed_precision,
-        help="Train in mixed precision: float16 on GPUs, bfloat16 on CPUs (default: False).",
-    )
+    add_training_arguments(p, d)
     return p
 
 

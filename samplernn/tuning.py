@@ -13,7 +13,7 @@ import os
 import shlex
 import shutil
 
-from samplernn import cli, data, search_space
+from samplernn import arguments, cli, data, search_space
 from samplernn.errors import UserError
 from samplernn.training import TrainSettings, train
 
@@ -40,31 +40,8 @@ def add_run_arguments(parser):
         default=DEFAULT_TUNING_EPOCHS,
         help=f"Epochs each trial trains at most (default: {DEFAULT_TUNING_EPOCHS}).",
     )
-    p.add_argument(
-        "--early_stopping_patience",
-        type=cli.optional_int,
-        default=d.early_stopping_patience,
-        help="Stop a trial after this many epochs without improvement, None never stops early "
-        f"(default: {d.early_stopping_patience}).",
-    )
-    p.add_argument(
-        "--sample_rate",
-        type=cli.positive_int,
-        default=d.sample_rate,
-        help=f"Sample rate the audio is loaded at (default: {d.sample_rate}).",
-    )
-    p.add_argument(
-        "--val_frac",
-        type=float,
-        default=d.val_frac,
-        help="Fraction of the files set aside for validation, rounded to whole batches (default: 0.1).",
-    )
-    p.add_argument(
-        "--mixed_precision",
-        type=cli.str2bool,
-        default=d.mixed_precision,
-        help="Train in mixed precision: float16 on GPUs, bfloat16 on CPUs (default: False).",
-    )
+    arguments.add_sample_rate_argument(p, d)
+    arguments.add_training_arguments(p, d, what="a trial")
     p.add_argument(
         "--verbose",
         type=cli.str2bool,
