@@ -21,15 +21,20 @@ def gpu_available():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-def gru_step(x_proj, h, recurrent_kernel, recurrent_bias):
-    """One GRU step in Keras' reset_after form; x_proj = x @ kernel + input bias, gates [z, r, h]."""
-    h_proj = tf.matmul(h, recurrent_kernel) + recurrent_bias
+def gru_gates(x_proj, h, recurrent_kernel, recurrent_bias):
+    """One GRU step in Keras' reset_after form; x_proj = x @ kernel + input bias, gates [z, r, h].
+    Returns the new state and what the sequence gradient needs: z, r, the candidate, h @ R_h."""
+    h_z, h_r, h_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
     x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
-    h_z, h_r, h_h = tf.split(h_proj, 3, axis=-1)
     z = tf.sigmoid(x_z + h_z)
     r = tf.sigmoid(x_r + h_r)
     candidate = tf.tanh(x_h + r * h_h)
-    return z * h + (1.0 - z) * candidate
+    return z * h + (1.0 - z) * candidate, z, r, candidate, h_h
+
+
+def gru_step(x_proj, h, recurrent_kernel, recurrent_bias):
+    """The new GRU state after one step."""
+    return gru_gates(x_proj, h, recurrent_kernel, recurrent_bias)[0]
 
 
 def lstm_step(x_proj, h, c, recurrent_kernel):
@@ -52,17 +57,12 @@ def gru_sequence(x_proj, h0, recurrent_kernel, recurrent_bias):
     a transposed operand (slow in oneDNN) and accumulates the kernel gradient step by step.
     """
 
-    def step(carry, xp):
-        h = carry[0]
-        h_z, h_r, h_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
-        x_z, x_r, x_h = tf.split(xp, 3, axis=-1)
-        z = tf.sigmoid(x_z + h_z)
-        r = tf.sigmoid(x_r + h_r)
-        c = tf.tanh(x_h + r * h_h)
-        return z * h + (1.0 - z) * c, z, r, c, h_h
-
     zeros = tf.zeros_like(h0)
-    hs, zs, rs, cs, hhs = tf.scan(step, x_proj, initializer=(h0, zeros, zeros, zeros, zeros))
+    hs, zs, rs, cs, hhs = tf.scan(
+        lambda carry, xp: gru_gates(xp, carry[0], recurrent_kernel, recurrent_bias),
+        x_proj,
+        initializer=(h0, zeros, zeros, zeros, zeros),
+    )
 
     def grad(d_hs):
         h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
@@ -81,8 +81,9 @@ def gru_sequence(x_proj, h0, recurrent_kernel, recurrent_bias):
         init = (tf.zeros_like(h0), tf.zeros_like(x_proj[0]), tf.zeros_like(x_proj[0]))
         d_h, d_x, d_hp = tf.scan(back, (d_hs, h_prev, zs, rs, cs, hhs), initializer=init, reverse=True)
         units3 = tf.shape(d_hp)[-1]
-        d_kernel = tf.matmul(tf.reshape(h_prev, (-1, tf.shape(h0)[-1])), tf.reshape(d_hp, (-1, units3)),
-                             transpose_a=True)
+        d_kernel = tf.matmul(
+            tf.reshape(h_prev, (-1, tf.shape(h0)[-1])), tf.reshape(d_hp, (-1, units3)), transpose_a=True
+        )
         return d_x, d_h[0], d_kernel, tf.reduce_sum(d_hp, axis=(0, 1))
 
     return hs, grad

@@ -373,3 +373,30 @@ def test_gradients_reach_every_trainable_weight():
     assert missing == []
     zero = [v.path for v, g in zip(model.trainable_variables, grads) if not np.any(tf.convert_to_tensor(g).numpy())]
     assert zero == []
+
+
+def test_gru_sequence_gradient_matches_automatic_differentiation():
+    from samplernn.rnn import gru_sequence, gru_step
+
+    rng = np.random.default_rng(0)
+    steps, batch, units = 7, 3, 5
+    x = tf.constant(rng.normal(size=(steps, batch, 3 * units)), tf.float32)
+    h0 = tf.constant(rng.normal(size=(batch, units)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(units, 3 * units)) * 0.5, tf.float32)
+    bias = tf.constant(rng.normal(size=(3 * units,)), tf.float32)
+    weights = tf.constant(rng.normal(size=(steps, batch, units)), tf.float32)
+
+    def plain(x, h0, kernel, bias):
+        return tf.scan(lambda h, xp: gru_step(xp, h, kernel, bias), x, initializer=h0)
+
+    results = []
+    for fn in (plain, gru_sequence):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, kernel, bias])
+            hs = fn(x, h0, kernel, bias)
+            loss = tf.reduce_sum(hs * weights) + tf.reduce_sum(hs[-1] ** 2)
+        results.append((hs, tape.gradient(loss, [x, h0, kernel, bias])))
+    (hs_plain, grads_plain), (hs_fast, grads_fast) = results
+    np.testing.assert_allclose(hs_fast, hs_plain, atol=1e-6)
+    for fast, ref in zip(grads_fast, grads_plain):
+        np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-5)
