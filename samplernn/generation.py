@@ -2,8 +2,8 @@
 
 The loop keeps everything on the device: each big frame, the big tier steps once; each frame,
 the frame tier steps once; each sample, the sample MLP runs on the window of the last
-frame_size samples. The MLP's input layer is a sum of table rows (see SampleMLP), and the
-tables are computed once per call rather than once per sample.
+frame_size samples. The MLP's input layer is a sum of table rows (see SampleMLP); the tables
+and the tiers' rearranged weights (see samplernn.stepping) are computed once per call.
 """
 
 import math
@@ -16,6 +16,7 @@ import tensorflow as tf
 from samplernn import audio, checkpoints, plotting, quantize
 from samplernn.errors import UserError
 from samplernn.model import build_model, inference_copy
+from samplernn.stepping import TierStep
 
 
 def expand_temperatures(temperatures, num_seqs):
@@ -51,14 +52,16 @@ def sample_levels(logits, uniform):
 class Sampler:
     """Generates batches of sequences from one model with one compiled loop."""
 
-    def __init__(self, model, jit_compile=True):
+    def __init__(self, model):
         self.source = model
         self.model = inference_copy(model)
-        # The tiers' steps run in graph mode, where oneDNN spreads their large matrix-vector
-        # products over all cores (XLA runs them on one); each frame's samples run compiled by
-        # XLA, which fuses their many small ops that would each pay the executor's dispatch cost.
+        self.big_tier = TierStep(self.model.big_tier)
+        self.frame_tier = TierStep(self.model.frame_tier)
+        # The tier steps run in graph mode, where oneDNN spreads their large matrix products
+        # over all cores; each frame's samples run compiled by XLA, which fuses their many small
+        # ops that would each pay the executor's dispatch cost.
         self._loop = tf.function(self._loop_fn)
-        self._samples = tf.function(self._samples_fn, jit_compile=jit_compile)
+        self._samples = tf.function(self._samples_fn, jit_compile=True)
         self._prime = tf.function(self._prime_fn)
 
     def refresh(self):
@@ -114,10 +117,12 @@ class Sampler:
         return np.concatenate(chunks, axis=1)[:, :num_samples]
 
     def _loop_fn(self, history, big_state, frame_state, temps, seed, first_big_frame, num_big_frames):
-        model = self.model
-        cfg = model.config
+        cfg = self.model.config
         f, g = cfg.frame_size, cfg.big_frame_size
-        tables = model.sample_mlp.input_tables()
+        mlp_weights = self.model.sample_mlp.generation_weights()
+        big_weights, frame_weights = self.big_tier.weights(), self.frame_tier.weights()
+        big_recurrent = self.big_tier.recurrent(big_weights, big_state)
+        frame_recurrent = self.frame_tier.recurrent(frame_weights, frame_state)
         blocks = tf.TensorArray(tf.int32, size=num_big_frames)
         for i in tf.range(num_big_frames):
             # The random numbers of one big frame in one call; seeded by the big frame's index
@@ -125,26 +130,31 @@ class Sampler:
             uniforms = tf.random.stateless_uniform(
                 (g, tf.shape(history)[0], 1), tf.stack([seed, first_big_frame + tf.cast(i, tf.int64)])
             )
-            big_cond, big_state = model.big_tier.step(history, None, big_state)  # (n, ratio, dim)
+            big_cond, big_state, big_recurrent = self.big_tier.step(
+                big_weights, history, None, big_state, big_recurrent
+            )
+            conditioning = self.frame_tier.conditioning(frame_weights, big_cond)  # (n, ratio, width)
             block = []
             # The frames and samples of one big frame are unrolled when tracing, so the loop
             # machinery runs once per big frame instead of once per sample.
             for r in range(g // f):
-                frame_cond, frame_state = model.frame_tier.step(history[:, g - f :], big_cond[:, r], frame_state)
-                history, samples = self._samples(history, frame_cond, uniforms[r * f : (r + 1) * f], tables, temps)
+                frame_cond, frame_state, frame_recurrent = self.frame_tier.step(
+                    frame_weights, history[:, g - f :], conditioning[:, r], frame_state, frame_recurrent
+                )
+                history, samples = self._samples(history, frame_cond, uniforms[r * f : (r + 1) * f], mlp_weights, temps)
                 block.append(samples)
             blocks = blocks.write(i, tf.concat(block, axis=1))
         levels = tf.reshape(tf.transpose(blocks.stack(), (1, 0, 2)), (tf.shape(history)[0], -1))
         return levels, history, big_state, frame_state
 
-    def _samples_fn(self, history, frame_cond, uniforms, tables, temps):
+    def _samples_fn(self, history, frame_cond, uniforms, mlp_weights, temps):
         """The frame_size samples of one frame: history (n, G) levels, frame_cond (n, F, dim),
         uniforms (F, n, 1). Returns the new history and the samples (n, F)."""
         f = self.model.config.frame_size
         g = self.model.config.big_frame_size
         samples = []
         for p in range(f):
-            logits = self.model.sample_mlp(history[:, g - f :], frame_cond[:, p], tables)
+            logits = self.model.sample_mlp.step(history[:, g - f :], frame_cond[:, p], mlp_weights)
             sample = sample_levels(logits / temps, uniforms[p])  # (n, 1)
             history = tf.concat([history[:, 1:], sample], axis=1)
             samples.append(sample)

@@ -80,14 +80,6 @@ class FrameTier(keras.layers.Layer):
         up = self.upsample(h)  # (batch, steps, ratio * dim)
         return tf.reshape(up, (tf.shape(up)[0], -1, self.dim)), state
 
-    def step(self, frame, conditioning, state):
-        """One frame (batch, frame_size) -> (batch, ratio, dim) for the tier below, and the state."""
-        x = self.input_proj(levels_to_input(frame, self.q_levels, self.compute_dtype))
-        if conditioning is not None:
-            x = x + conditioning
-        h, state = self.rnn.step(x, state)
-        return tf.reshape(self.upsample(h), (-1, self.ratio, self.dim)), state
-
     def get_config(self):
         return {
             **super().get_config(),
@@ -146,15 +138,34 @@ class SampleMLP(keras.layers.Layer):
         emb = tf.cast(self.embedding.embeddings, self.compute_dtype)
         return tf.einsum("qe,ked->kqd", emb, kernel)
 
-    def call(self, windows, conditioning, tables=None):
-        """windows (..., frame_size) levels, conditioning (..., dim) -> logits (..., q_levels) float32.
-        Generation passes `tables` computed once instead of once per sample."""
-        if tables is None:
-            tables = self.input_tables()
-        x = tf.nn.relu(window_lookup_sum(tables, windows) + self.input_bias + conditioning)
+    def call(self, windows, conditioning):
+        """windows (..., frame_size) levels, conditioning (..., dim) -> logits (..., q_levels) float32."""
+        x = tf.nn.relu(window_lookup_sum(self.input_tables(), windows) + self.input_bias + conditioning)
         for layer in self.hidden:
             x = layer(x)
         return self.logits(x)
+
+    def generation_weights(self):
+        """What generation computes once per call rather than once per sample: the input tables,
+        and each dense layer's kernel with its bias appended as a last row (float32)."""
+        layers = self.hidden + [self.logits]
+        kernels = [tf.concat([layer.effective_kernel(), layer.bias[None]], axis=0) for layer in layers]
+        return tf.cast(self.input_tables(), tf.float32), [tf.cast(k, tf.float32) for k in kernels]
+
+    def step(self, windows, conditioning, weights):
+        """Logits for one sample per row: windows (batch, frame_size), conditioning (batch, dim).
+
+        The bias rides in the kernel against an appended 1: XLA compiles a plain matrix-vector
+        product into a faster loop than one with the bias add fused into it.
+        """
+        tables, kernels = weights
+        x = tf.nn.relu(window_lookup_sum(tables, windows) + tf.cast(self.input_bias, tf.float32) + conditioning)
+        one = tf.ones_like(x[:, :1])
+        for i, kernel in enumerate(kernels):
+            x = tf.matmul(tf.concat([x, one], axis=-1), kernel)
+            if i < len(kernels) - 1:
+                x = tf.nn.relu(x)
+        return x
 
     def get_config(self):
         return {

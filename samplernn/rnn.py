@@ -1,10 +1,10 @@
 """A stack of GRU or LSTM layers with explicit state, as one frame-level tier uses it.
 
 The weights live in standard `keras.layers.GRU` / `keras.layers.LSTM` sublayers, so on a GPU
-(without weight normalization) the stack calls them and Keras runs the cuDNN kernel. Elsewhere,
-and always when generating one step at a time, the stack runs its own loop over the same
-weights: the input-side matmul of every time step is done at once, leaving only the recurrent
-matmul inside the loop.
+(without weight normalization) the stack calls them and Keras runs the cuDNN kernel. Elsewhere
+the stack runs its own loop over the same weights: the input-side matmul of every time step is
+done at once, leaving only the recurrent matmul inside the loop. Generation steps the stack
+through samplernn.stepping, which uses the update functions here.
 
 State layout: one tensor (num_layers, parts, batch, units), parts = 1 for GRU (h), 2 for LSTM (h, c).
 """
@@ -21,10 +21,11 @@ def gpu_available():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-def gru_gates(x_proj, h, recurrent_kernel, recurrent_bias):
-    """One GRU step in Keras' reset_after form; x_proj = x @ kernel + input bias, gates [z, r, h].
-    Returns the new state and what the sequence gradient needs: z, r, the candidate, h @ R_h."""
-    h_z, h_r, h_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
+def gru_update(x_proj, h_proj, h):
+    """One GRU step in Keras' reset_after form from both projections: x_proj = x @ kernel + input
+    bias, h_proj = h @ recurrent kernel + recurrent bias, gates [z, r, h]. Returns the new state
+    and what the sequence gradient needs: z, r, the candidate and the recurrent candidate part."""
+    h_z, h_r, h_h = tf.split(h_proj, 3, axis=-1)
     x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
     z = tf.sigmoid(x_z + h_z)
     r = tf.sigmoid(x_r + h_r)
@@ -32,18 +33,17 @@ def gru_gates(x_proj, h, recurrent_kernel, recurrent_bias):
     return z * h + (1.0 - z) * candidate, z, r, candidate, h_h
 
 
-def gru_step(x_proj, h, recurrent_kernel, recurrent_bias):
-    """The new GRU state after one step."""
-    return gru_gates(x_proj, h, recurrent_kernel, recurrent_bias)[0]
+def gru_gates(x_proj, h, recurrent_kernel, recurrent_bias):
+    """gru_update with the recurrent projection computed here."""
+    return gru_update(x_proj, tf.matmul(h, recurrent_kernel) + recurrent_bias, h)
 
 
-def lstm_step(x_proj, h, c, recurrent_kernel):
-    """One LSTM step as Keras computes it; x_proj = x @ kernel + bias, gates [i, f, c, o]."""
-    z = x_proj + tf.matmul(h, recurrent_kernel)
+def lstm_update(z, c):
+    """One LSTM step as Keras computes it from z = x @ kernel + bias + h @ recurrent kernel,
+    gates [i, f, c, o]. Returns the new (h, c)."""
     z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
     c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
-    h = tf.sigmoid(z_o) * tf.tanh(c)
-    return h, c
+    return tf.sigmoid(z_o) * tf.tanh(c), c
 
 
 @tf.custom_gradient
@@ -206,27 +206,11 @@ class RNNStack(keras.layers.Layer):
             new_state.append(tf.stack(parts))
             x = self.drop(seq, training=training) if self.drop else seq
             outputs.append(x)
-        return self._combine(outputs), tf.stack(new_state)
+        return self.combine(outputs), tf.stack(new_state)
 
-    def step(self, inputs, state):
-        """One time step for generation: inputs (batch, in_dim) -> (batch, units), state."""
-        x, outputs, new_state = inputs, [], []
-        for i in range(self.num_layers):
-            if i > 0 and self.skip_conn:
-                x = tf.concat([x, inputs], axis=-1)
-            kernel, recurrent, bias = self.layer_weights(i)
-            if self.rnn_type == "gru":
-                h = gru_step(tf.matmul(x, kernel) + bias[0], state[i, 0], recurrent, bias[1])
-                parts = [h]
-            else:
-                h, c = lstm_step(tf.matmul(x, kernel) + bias, state[i, 0], state[i, 1], recurrent)
-                parts = [h, c]
-            new_state.append(tf.stack(parts))
-            x = h
-            outputs.append(h)
-        return self._combine(outputs), tf.stack(new_state)
-
-    def _combine(self, outputs):
+    def combine(self, outputs):
+        """The stack's output from every layer's: the last one, or with skip connections the sum
+        of their projections."""
         if not self.skip_conn:
             return outputs[-1]
         total = self.skip_out[0](outputs[0])
@@ -243,7 +227,9 @@ class RNNStack(keras.layers.Layer):
             hs = gru_sequence(x_proj, state[0], recurrent, bias[1])
             return tf.transpose(hs, (1, 0, 2)), [hs[-1]]
         hs, cs = tf.scan(
-            lambda hc, xp: lstm_step(xp, hc[0], hc[1], recurrent), x_proj, initializer=(state[0], state[1])
+            lambda hc, xp: lstm_update(xp + tf.matmul(hc[0], recurrent), hc[1]),
+            x_proj,
+            initializer=(state[0], state[1]),
         )
         return tf.transpose(hs, (1, 0, 2)), [hs[-1], cs[-1]]
 

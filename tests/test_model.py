@@ -9,6 +9,7 @@ from conftest import tiny_config
 from samplernn.layers import Dense, window_lookup_sum
 from samplernn.model import FrameTier, SampleMLP, SampleRNN, build_model, levels_to_input
 from samplernn.rnn import RNNStack
+from samplernn.stepping import TierStep
 
 BATCH = 3
 
@@ -146,43 +147,37 @@ def test_auto_runs_the_fused_loop_on_the_cpu_and_keras_cannot_weight_normalize()
     ("rnn_type", "skip_conn", "weight_norm"),
     [("gru", False, False), ("gru", True, True), ("lstm", False, True), ("lstm", True, False)],
 )
-def test_rnn_stack_step_by_step_equals_the_sequence_call(rnn_type, skip_conn, weight_norm):
-    stack = RNNStack(rnn_type, units=8, num_layers=3, skip_conn=skip_conn, learn_h0=True, weight_norm=weight_norm)
-    stack.build((None, None, 5))
-    rng = np.random.default_rng(3)
-    for w in stack.weights:
-        w.assign(rng.normal(0.0, 0.4, w.shape).astype(np.float32))
-    x = tf.constant(rng.normal(size=(2, 7, 5)), tf.float32)
-    state = stack.initial_state(2)
-
-    whole, whole_state = stack(x, state)
-
-    outputs = []
-    for t in range(7):
-        out, state = stack.step(x[:, t], state)
-        outputs.append(out)
-    np.testing.assert_allclose(np.stack(outputs, axis=1), whole.numpy(), atol=1e-5)
-    np.testing.assert_allclose(state.numpy(), whole_state.numpy(), atol=1e-5)
-
-
-def test_frame_tier_step_equals_its_sequence_call():
-    config = small_config(num_rnn_layers=2, skip_conn=True)
+def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm):
+    # Generation's single-step form (folded input projection, concatenated output kernels,
+    # recurrent projections carried between steps) against the training forward pass.
+    config = small_config(
+        rnn_type=rnn_type, skip_conn=skip_conn, weight_norm=weight_norm, learn_h0=True, num_rnn_layers=3
+    )
     model = build_model(config)
     randomize(model)
-    tier = model.frame_tier
     rng = np.random.default_rng(0)
-    frames = tf.constant(rng.integers(0, 256, (2, 5, 4)), tf.int32)
-    cond = tf.constant(rng.normal(size=(2, 5, config.dim)), tf.float32)
-    state = tier.initial_state(2)
+    for tier, cond in (
+        (model.big_tier, None),
+        (model.frame_tier, tf.constant(rng.normal(size=(2, 5, config.dim)), tf.float32)),
+    ):
+        stepper = TierStep(tier)
+        w = stepper.weights()
+        frames = tf.constant(rng.integers(0, 256, (2, 5, tier.frame_size)), tf.int32)
+        state = tier.initial_state(2)
+        whole, whole_state = tier(frames, cond, state)
 
-    whole, whole_state = tier(frames, cond, state)
-
-    pieces = []
-    for t in range(5):
-        up, state = tier.step(frames[:, t], cond[:, t], state)
-        pieces.append(up)
-    np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole.numpy(), atol=1e-5)
-    np.testing.assert_allclose(state.numpy(), whole_state.numpy(), atol=1e-5)
+        projected = None if cond is None else stepper.conditioning(w, cond)
+        recurrent = stepper.recurrent(w, state)
+        pieces = []
+        for t in range(5):
+            up, state, recurrent = stepper.step(
+                w, frames[:, t], None if projected is None else projected[:, t], state, recurrent
+            )
+            pieces.append(up)
+        np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole.numpy(), atol=1e-4)
+        np.testing.assert_allclose(state.numpy(), whole_state.numpy(), atol=1e-5)
+        # The projections a step hands on are those of the state it returns.
+        np.testing.assert_allclose(recurrent.numpy(), stepper.recurrent(w, state).numpy(), atol=1e-4)
 
 
 # --- the sample MLP's input layer
@@ -376,7 +371,7 @@ def test_gradients_reach_every_trainable_weight():
 
 
 def test_gru_sequence_gradient_matches_automatic_differentiation():
-    from samplernn.rnn import gru_sequence, gru_step
+    from samplernn.rnn import gru_gates, gru_sequence
 
     rng = np.random.default_rng(0)
     steps, batch, units = 7, 3, 5
@@ -387,7 +382,7 @@ def test_gru_sequence_gradient_matches_automatic_differentiation():
     weights = tf.constant(rng.normal(size=(steps, batch, units)), tf.float32)
 
     def plain(x, h0, kernel, bias):
-        return tf.scan(lambda h, xp: gru_step(xp, h, kernel, bias), x, initializer=h0)
+        return tf.scan(lambda h, xp: gru_gates(xp, h, kernel, bias)[0], x, initializer=h0)
 
     results = []
     for fn in (plain, gru_sequence):

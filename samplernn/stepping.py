@@ -1,0 +1,141 @@
+"""One step of a frame-level tier at a time, as generation runs it.
+
+Generating a few sequences is bound by memory bandwidth: each step reads every weight matrix
+of the tier from memory for a single row of input, and a matrix-vector product streams best
+when it is large. So the step is arranged around the vectors rather than the layers:
+
+- Each layer's new state h_i multiplies one kernel that concatenates everything h_i feeds:
+  the next layer's input kernel, its own recurrent kernel (for the next step), its skip
+  projection, and for the top layer of a plain stack the upsampling. One large product per
+  layer instead of two or three smaller ones; the recurrent part of the next step comes out
+  of this step, ready.
+- The frame's input projection is folded into the input kernel, so the frame reaches the
+  gates through one (frame_size, width) matrix instead of two dim-wide ones.
+- Conditioning from the tier above enters through that same input kernel and is projected
+  for all `ratio` steps at once, when the tier above steps, as one matrix product.
+
+The step computes what FrameTier.call computes for one frame (tests hold them equal), for
+GRU and LSTM, with or without skip connections, with weight normalization applied.
+"""
+
+import tensorflow as tf
+
+from samplernn.layers import matmul_last
+from samplernn.rnn import gru_update, lstm_update
+
+
+class TierStep:
+    """The single-step form of one FrameTier. `weights()` arranges the tier's weights once per
+    traced call; the other methods take that arrangement."""
+
+    def __init__(self, tier):
+        self.tier = tier
+        self.rnn = tier.rnn
+        rnn = tier.rnn
+        self.gates = (3 if rnn.rnn_type == "gru" else 4) * rnn.units
+        # Column widths of what each layer's state feeds, in the order weights() concatenates.
+        self.widths = []
+        for i in range(rnn.num_layers):
+            width = [self.gates if i < rnn.num_layers - 1 else 0, self.gates]
+            width.append(rnn.units if rnn.skip_conn else 0)
+            width.append(tier.dim * tier.ratio if i == rnn.num_layers - 1 and not rnn.skip_conn else 0)
+            self.widths.append(width)
+
+    def weights(self):
+        """A dict of float32 tensors: the folded frame kernel and bias, the input kernel the tier
+        above's conditioning goes through, each layer's output kernel and bias, and (with skip
+        connections) the upsampling applied to their sum."""
+        tier, rnn = self.tier, self.rnn
+        units, num = rnn.units, rnn.num_layers
+        layers = [rnn.layer_weights(i, "float32") for i in range(num)]
+        gru = rnn.rnn_type == "gru"
+        input_biases = [bias[0] if gru else bias for _, _, bias in layers]
+        recurrent_biases = [bias[1] if gru else tf.zeros((self.gates,)) for _, _, bias in layers]
+        upsample = tf.cast(tier.upsample.effective_kernel(), tf.float32)
+        upsample_bias = tf.cast(tier.upsample.bias, tf.float32)
+        if rnn.skip_conn:
+            # The stack's input reaches every layer: layer 0's kernel and the rows of the
+            # others' kernels that take it (RNNStack concatenates [below, input]).
+            input_kernel = tf.concat([layers[0][0]] + [kernel[units:] for kernel, _, _ in layers[1:]], axis=1)
+            input_bias = tf.concat(input_biases, axis=0)
+            below = [(kernel[:units], tf.zeros((self.gates,))) for kernel, _, _ in layers[1:]]
+            skips = [tf.cast(proj.effective_kernel(), tf.float32) for proj in rnn.skip_out]
+        else:
+            input_kernel, input_bias = layers[0][0], input_biases[0]
+            below = [(kernel, bias) for (kernel, _, _), bias in zip(layers[1:], input_biases[1:])]
+        out_kernels, out_biases = [], []
+        for i in range(num):
+            kernels = [below[i][0]] if i < num - 1 else []
+            biases = [below[i][1]] if i < num - 1 else []
+            kernels.append(layers[i][1])
+            biases.append(recurrent_biases[i])
+            if rnn.skip_conn:
+                kernels.append(skips[i])
+                biases.append(tf.zeros((units,)))
+            elif i == num - 1:
+                kernels.append(upsample)
+                biases.append(upsample_bias)
+            out_kernels.append(tf.concat(kernels, axis=1))
+            out_biases.append(tf.concat(biases, axis=0))
+        # levels_to_input(l) @ P + p = l @ (s * P) + (p - 2 * sum_rows(P)), s = 4 / (q_levels - 1)
+        proj = tf.cast(tier.input_proj.effective_kernel(), tf.float32)
+        proj_bias = tf.cast(tier.input_proj.bias, tf.float32) - 2.0 * tf.reduce_sum(proj, axis=0)
+        scale = 4.0 / (tier.q_levels - 1)
+        w = {
+            "frame_kernel": tf.matmul(scale * proj, input_kernel),
+            "frame_bias": tf.linalg.matvec(input_kernel, proj_bias, transpose_a=True) + input_bias,
+            "input_kernel": input_kernel,
+            "out_kernels": out_kernels,
+            "out_biases": out_biases,
+        }
+        if rnn.skip_conn:
+            w["skip_bias"] = tf.cast(rnn.skip_out[0].bias, tf.float32)
+            w["upsample"], w["upsample_bias"] = upsample, upsample_bias
+        return w
+
+    def conditioning(self, w, conditioning):
+        """The tier above's output (batch, steps, dim) through the input kernel: (batch, steps, width)."""
+        return matmul_last(conditioning, w["input_kernel"])
+
+    def recurrent(self, w, state):
+        """The recurrent projections a step needs, from a state (layers, parts, batch, units):
+        (layers, batch, gates). Steps return the next ones; this starts a run."""
+        projections = []
+        for i in range(self.rnn.num_layers):
+            ahead = self.widths[i][0]
+            kernel = w["out_kernels"][i][:, ahead : ahead + self.gates]
+            bias = w["out_biases"][i][ahead : ahead + self.gates]
+            projections.append(tf.matmul(state[i, 0], kernel) + bias)
+        return tf.stack(projections)
+
+    def step(self, w, frame, conditioning, state, recurrent):
+        """frame (batch, frame_size) levels, conditioning (batch, width) from `conditioning()` or
+        None, state and its recurrent projections -> (batch, ratio, dim), the new state and
+        its recurrent projections."""
+        rnn, gates = self.rnn, self.gates
+        stack_in = tf.matmul(tf.cast(frame, tf.float32), w["frame_kernel"]) + w["frame_bias"]
+        if conditioning is not None:
+            stack_in = stack_in + conditioning
+        x_proj = stack_in[:, :gates]
+        new_state, next_recurrent, skip_sum = [], [], None
+        for i in range(rnn.num_layers):
+            if rnn.rnn_type == "gru":
+                h = gru_update(x_proj, recurrent[i], state[i, 0])[0]
+                new_state.append(h[None])
+            else:
+                h, c = lstm_update(x_proj + recurrent[i], state[i, 1])
+                new_state.append(tf.stack([h, c]))
+            below, own, skip, up = tf.split(
+                tf.matmul(h, w["out_kernels"][i]) + w["out_biases"][i], self.widths[i], axis=-1
+            )
+            next_recurrent.append(own)
+            if rnn.skip_conn:
+                skip_sum = skip if skip_sum is None else skip_sum + skip
+                if i < rnn.num_layers - 1:
+                    x_proj = below + stack_in[:, (i + 1) * gates : (i + 2) * gates]
+            else:
+                x_proj = below
+        if rnn.skip_conn:
+            up = tf.matmul(skip_sum + w["skip_bias"], w["upsample"]) + w["upsample_bias"]
+        out = tf.reshape(up, (-1, self.tier.ratio, self.tier.dim))
+        return out, tf.stack(new_state), tf.stack(next_recurrent)
