@@ -49,6 +49,12 @@ def sample_levels(logits, uniform):
     return tf.minimum(below, tf.shape(logits)[-1] - 1)
 
 
+# Tier steps are XLA-compiled when num_seqs * dim is at most this. Same-machine A/B runs
+# (bench/generate_throughput.py configs): XLA was 20-25% faster at dim 256 with 1 and 8
+# sequences and about even at dim 1024 with 1; oneDNN was 7-19% faster at dim 1024 with 2-64.
+XLA_STEP_WORK = 1024
+
+
 class Sampler:
     """Generates batches of sequences from one model with one compiled loop."""
 
@@ -57,11 +63,13 @@ class Sampler:
         self.model = inference_copy(model)
         self.big_tier = TierStep(self.model.big_tier)
         self.frame_tier = TierStep(self.model.frame_tier)
-        # The tier steps run in graph mode, where oneDNN spreads their large matrix products
-        # over all cores; each frame's samples run compiled by XLA, which fuses their many small
-        # ops that would each pay the executor's dispatch cost.
+        # Each frame's samples run compiled by XLA, which fuses their many small ops that would
+        # each pay the executor's dispatch cost. The tier steps too when their products are
+        # matrix-vector sized (see XLA_STEP_WORK); larger ones run in graph mode, where oneDNN's
+        # matrix-matrix products beat XLA's.
         self._loop = tf.function(self._loop_fn)
         self._samples = tf.function(self._samples_fn, jit_compile=True)
+        self._compiled_steps = [tf.function(t.step, jit_compile=True) for t in (self.big_tier, self.frame_tier)]
         self._prime = tf.function(self._prime_fn)
 
     def refresh(self):
@@ -122,6 +130,11 @@ class Sampler:
         mlp_weights = self.model.sample_mlp.generation_weights()
         big_weights, frame_weights = self.big_tier.weights(), self.frame_tier.weights()
         big_recurrent = self.big_tier.recurrent(big_weights, big_state)
+        rows = history.shape[0]
+        if rows is not None and rows * cfg.dim <= XLA_STEP_WORK:
+            big_step, frame_step = self._compiled_steps
+        else:
+            big_step, frame_step = self.big_tier.step, self.frame_tier.step
         frame_recurrent = self.frame_tier.recurrent(frame_weights, frame_state)
         blocks = tf.TensorArray(tf.int32, size=num_big_frames)
         for i in tf.range(num_big_frames):
@@ -130,15 +143,13 @@ class Sampler:
             uniforms = tf.random.stateless_uniform(
                 (g, tf.shape(history)[0], 1), tf.stack([seed, first_big_frame + tf.cast(i, tf.int64)])
             )
-            big_cond, big_state, big_recurrent = self.big_tier.step(
-                big_weights, history, None, big_state, big_recurrent
-            )
+            big_cond, big_state, big_recurrent = big_step(big_weights, history, None, big_state, big_recurrent)
             conditioning = self.frame_tier.conditioning(frame_weights, big_cond)  # (n, ratio, width)
             block = []
             # The frames and samples of one big frame are unrolled when tracing, so the loop
             # machinery runs once per big frame instead of once per sample.
             for r in range(g // f):
-                frame_cond, frame_state, frame_recurrent = self.frame_tier.step(
+                frame_cond, frame_state, frame_recurrent = frame_step(
                     frame_weights, history[:, g - f :], conditioning[:, r], frame_state, frame_recurrent
                 )
                 history, samples = self._samples(history, frame_cond, uniforms[r * f : (r + 1) * f], mlp_weights, temps)

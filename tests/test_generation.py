@@ -70,9 +70,12 @@ def test_output_names_follow_the_reference():
 
 
 @pytest.mark.parametrize("rnn_type,skip", [("gru", False), ("lstm", True)])
-def test_compiled_loop_matches_the_training_forward_pass(rnn_type, skip):
+@pytest.mark.parametrize("xla_steps", [True, False])
+def test_compiled_loop_matches_the_training_forward_pass(rnn_type, skip, xla_steps, monkeypatch):
     # Near-zero temperature makes sampling an argmax, so the generated levels must be
     # exactly those the (uncompiled, whole-sequence) training forward pass predicts.
+    # Both forms of the tier steps: XLA-compiled and graph mode.
+    monkeypatch.setattr(generation, "XLA_STEP_WORK", 10**9 if xla_steps else 0)
     config = tiny_config(rnn_type=rnn_type, skip_conn=skip, num_rnn_layers=2, learn_h0=True, weight_norm=True)
     model = randomized(build_model(config))
     g = config.big_frame_size
