@@ -3,7 +3,7 @@
 The loop keeps everything on the device: each big frame, the big tier steps once; each frame,
 the frame tier steps once; each sample, the sample MLP runs on the window of the last
 frame_size samples. The MLP's input layer is a sum of table rows (see SampleMLP); the tables
-and the tiers' rearranged weights (see samplernn.stepping) are computed once per call.
+and the tiers' rearranged weights (see samplernn.stepping) are computed once per generate().
 """
 
 import math
@@ -67,9 +67,13 @@ class Sampler:
         # each pay the executor's dispatch cost. The tier steps too when their products are
         # matrix-vector sized (see XLA_STEP_WORK); larger ones run in graph mode, where oneDNN's
         # matrix-matrix products beat XLA's.
+        self._arrange = tf.function(self._arrange_fn)
         self._loop = tf.function(self._loop_fn)
         self._samples = tf.function(self._samples_fn, jit_compile=True)
-        self._compiled_steps = [tf.function(t.step, jit_compile=True) for t in (self.big_tier, self.frame_tier)]
+        self._compiled_steps = (
+            tf.function(self._big_step_fn, jit_compile=True),
+            tf.function(self.frame_tier.step, jit_compile=True),
+        )
         self._prime = tf.function(self._prime_fn)
 
     def refresh(self):
@@ -112,30 +116,41 @@ class Sampler:
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         seed = tf.constant(random_seed, tf.int64)
+        weights = self._arrange()
         total_frames = math.ceil(num_samples / g)
         chunk_frames = max(1, 16000 // g)
         chunks, done = [], 0
         while done < total_frames:
             n = min(chunk_frames, total_frames - done)
-            out, *state = self._loop(*state, temps, seed, tf.constant(done, tf.int64), tf.constant(n))
+            out, *state = self._loop(*state, weights, temps, seed, tf.constant(done, tf.int64), tf.constant(n))
             chunks.append(out.numpy())
             done += n
             if progress is not None:
                 progress(min(done * g, num_samples), num_samples)
         return np.concatenate(chunks, axis=1)[:, :num_samples]
 
-    def _loop_fn(self, history, big_state, frame_state, temps, seed, first_big_frame, num_big_frames):
+    def _arrange_fn(self):
+        """The weights as the loop uses them, arranged once per generate(): the sample MLP's
+        tables and kernels, and each tier's single-step arrangement (see samplernn.stepping)."""
+        return self.model.sample_mlp.generation_weights(), self.big_tier.weights(), self.frame_tier.weights()
+
+    def _big_step_fn(self, weights, history, state, recurrent):
+        """The big tier's step and its output projected for the frame tier's steps."""
+        _, big_weights, frame_weights = weights
+        out, state, recurrent = self.big_tier.step(big_weights, history, None, state, recurrent)
+        return self.frame_tier.conditioning(frame_weights, out), state, recurrent
+
+    def _loop_fn(self, history, big_state, frame_state, weights, temps, seed, first_big_frame, num_big_frames):
         cfg = self.model.config
         f, g = cfg.frame_size, cfg.big_frame_size
-        mlp_weights = self.model.sample_mlp.generation_weights()
-        big_weights, frame_weights = self.big_tier.weights(), self.frame_tier.weights()
+        mlp_weights, big_weights, frame_weights = weights
         big_recurrent = self.big_tier.recurrent(big_weights, big_state)
+        frame_recurrent = self.frame_tier.recurrent(frame_weights, frame_state)
         rows = history.shape[0]
         if rows is not None and rows * cfg.dim <= XLA_STEP_WORK:
             big_step, frame_step = self._compiled_steps
         else:
-            big_step, frame_step = self.big_tier.step, self.frame_tier.step
-        frame_recurrent = self.frame_tier.recurrent(frame_weights, frame_state)
+            big_step, frame_step = self._big_step_fn, self.frame_tier.step
         blocks = tf.TensorArray(tf.int32, size=num_big_frames)
         for i in tf.range(num_big_frames):
             # The random numbers of one big frame in one call; seeded by the big frame's index
@@ -143,8 +158,7 @@ class Sampler:
             uniforms = tf.random.stateless_uniform(
                 (g, tf.shape(history)[0], 1), tf.stack([seed, first_big_frame + tf.cast(i, tf.int64)])
             )
-            big_cond, big_state, big_recurrent = big_step(big_weights, history, None, big_state, big_recurrent)
-            conditioning = self.frame_tier.conditioning(frame_weights, big_cond)  # (n, ratio, width)
+            conditioning, big_state, big_recurrent = big_step(weights, history, big_state, big_recurrent)
             block = []
             # The frames and samples of one big frame are unrolled when tracing, so the loop
             # machinery runs once per big frame instead of once per sample.
