@@ -61,6 +61,13 @@ def forward_macs_per_sample(cfg):
     return sum(flop_breakdown(cfg).values())
 
 
+def tier_weight_bytes_per_step(cfg):
+    """float32 bytes of tier weights one generation step reads per generated sample: every
+    weight of both frame-level tiers once per tier step, whatever the number of sequences."""
+    parts = flop_breakdown(cfg)
+    return 4 * (parts["big_tier"] + parts["frame_tier"])
+
+
 def train_flops_per_sample(cfg):
     """Training FLOPs per sample: 3 x the forward pass, 2 FLOPs per multiply-add."""
     return 3 * 2 * forward_macs_per_sample(cfg)
@@ -129,6 +136,39 @@ class MatmulProbe:
             float(self._matmul(self._a, self._b)[0, 0])
             best = min(best, time.perf_counter() - tick)
         return 2.0 * self.n**3 / best / 1e9
+
+
+class StreamProbe:
+    """The memory-bandwidth reference: GB/s of float32 matrix-vector products over `mb` of
+    weights (too many for any cache) inside a tf.function, the access pattern of generating
+    one sequence. Unlike the matmul rate it drops when other machines share the memory bus."""
+
+    def __init__(self, mb=128, cols=16384):
+        import tensorflow as tf
+
+        rows = 1024
+        count = max(1, int(mb * 1e6 // (4 * rows * cols)))
+        self.bytes = 4 * rows * cols * count
+        kernels = [tf.random.normal((rows, cols)) for _ in range(count)]
+
+        @tf.function
+        def stream(x):
+            for kernel in kernels:
+                x = x + tf.matmul(x, kernel)[:, :rows] * 1e-9
+            return x
+
+        self._stream = stream
+        self._x = tf.ones((1, rows))
+        self.rate(1)
+
+    def rate(self, reps=3):
+        """Best of `reps` runs."""
+        best = float("inf")
+        for _ in range(reps):
+            tick = time.perf_counter()
+            float(self._stream(self._x)[0, 0])
+            best = min(best, time.perf_counter() - tick)
+        return self.bytes / best / 1e9
 
 
 # --------------------------------------------------------------------------- inputs

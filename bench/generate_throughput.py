@@ -9,6 +9,12 @@ sampling loop (samplernn.generation.Sampler) after a warm-up call that compiles 
 generated sample are counted as the model is written plainly, 2 per multiply-add: the frame
 tiers' per-step work divided by their frame sizes, plus the sample MLP with its input layer as
 a dense layer over the window's embeddings (bench/common.py, forward_macs_per_sample).
+
+Generating few sequences is bound by memory bandwidth rather than arithmetic, so each row also
+reports the rate at which the tiers' weights were read (every weight once per tier step) next
+to a memory-bandwidth probe timed in the same process (matrix-vector products over 128 MB of
+weights): on a shared machine the bus, unlike the matmul rate, varies with the neighbours.
+Peak memory includes the two probes (about 160 MB).
 """
 
 import argparse
@@ -37,6 +43,7 @@ def run_row(spec):
     cfg = common.CONFIGS[spec["config"]]
     num_seqs, seconds = spec["num_seqs"], spec["seconds"]
     probe = common.MatmulProbe()
+    stream = common.StreamProbe()
     sampler = Sampler(build_model(cfg))
     temps = [1.0] * num_seqs
     g = cfg.big_frame_size
@@ -46,14 +53,16 @@ def run_row(spec):
     sampler.generate(4 * g, temps, random_seed=0)
     per_sample = (time.perf_counter() - tick) / (4 * g)
     samples = int(max(4 * g, min(64000, seconds / per_sample)) // g * g)
-    rates, timings = [], []
+    rates, streams, timings = [], [], []
     for rep in range(spec["reps"]):
         rates.append(probe.rate())
+        streams.append(stream.rate())
         with common.CpuMeter() as meter:
             levels = sampler.generate(samples, temps, random_seed=rep)
         timings.append((meter.wall, meter.others))
         assert levels.shape == (num_seqs, samples) and np.all(levels >= 0)
     rates.append(probe.rate())
+    streams.append(stream.rate())
     wall, others = min(timings)
     per_second = num_seqs * samples / wall
     achieved = per_second * 2 * common.forward_macs_per_sample(cfg) / 1e9
@@ -69,6 +78,8 @@ def run_row(spec):
         achieved_gflops=achieved,
         matmul_gflops=matmul,
         ratio_to_matmul=achieved / matmul,
+        tier_weights_gb_per_s=per_second / num_seqs * common.tier_weight_bytes_per_step(cfg) / 1e9,
+        stream_gb_per_s=max(streams),
         other_cores_busy=others,
     )
 
@@ -91,16 +102,19 @@ def run_child(spec, timeout=1800):
 
 def print_table(rows):
     head = f"{'config':8} {'seqs':>4} {'samples/s':>10} {'x real time':>11} {'peak MB':>8} "
-    head += f"{'GFLOP/s':>8} {'matmul':>7} {'ratio':>6} {'busy':>5}"
+    head += f"{'GFLOP/s':>8} {'matmul':>7} {'ratio':>6} {'tiers GB/s':>10} {'stream':>6} {'busy':>5}"
     print(head)
     print("-" * len(head))
     for r in rows:
         print(
             f"{r['config']:8} {r['num_seqs']:>4} {r['samples_per_second']:>10.0f} {r['real_time_factor']:>11.2f} "
             f"{r['peak_rss_mb']:>8.0f} {r['achieved_gflops']:>8.1f} {r['matmul_gflops']:>7.1f} "
-            f"{r['ratio_to_matmul']:>6.1%} {r['other_cores_busy'] or 0:>5.2f}"
+            f"{r['ratio_to_matmul']:>6.1%} {r['tier_weights_gb_per_s']:>10.1f} {r['stream_gb_per_s']:>6.1f} "
+            f"{r['other_cores_busy'] or 0:>5.2f}"
         )
     print("ratio: achieved FLOP rate (model counted plainly) / float32 2048^3 matmul rate, same process;")
+    print("tiers GB/s: tier weights read per second (every weight once per tier step); stream: GB/s of")
+    print("matrix-vector products over 128 MB in the same process (the memory bus as this run found it);")
     print("busy: CPU cores other processes used meanwhile (0 on a quiet machine).")
 
 
