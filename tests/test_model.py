@@ -203,6 +203,11 @@ def test_sample_mlp_equals_a_dense_layer_over_the_window_embeddings():
     want = x @ mlp.logits.effective_kernel() + mlp.logits.bias
     np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
 
+    # Generation's per-sample form (tables and bias-row kernels arranged once) computes the same.
+    weights = mlp.generation_weights()
+    stepped = [mlp.step(windows[:, t], cond[:, t], weights) for t in range(9)]
+    np.testing.assert_allclose(np.stack(stepped, axis=1), want.numpy(), atol=1e-4, rtol=1e-4)
+
 
 def test_window_lookup_sum_gradient_matches_plain_gathers():
     rng = np.random.default_rng(0)
