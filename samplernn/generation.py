@@ -50,8 +50,8 @@ def sample_levels(logits, uniform):
 
 
 # Tier steps are XLA-compiled when num_seqs * dim is at most this. Same-machine A/B runs
-# (bench/generate_throughput.py configs): XLA was 20-25% faster at dim 256 with 1 and 8
-# sequences and about even at dim 1024 with 1; oneDNN was 7-19% faster at dim 1024 with 2-64.
+# (bench/generate_throughput.py configs): XLA was about 20% faster at dim 256 with 1 and 8
+# sequences and about even at dim 1024 with 1; oneDNN was 5-16% faster at dim 1024 with 2-64.
 XLA_STEP_WORK = 1024
 
 
