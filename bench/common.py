@@ -61,7 +61,7 @@ def forward_macs_per_sample(cfg):
     return sum(flop_breakdown(cfg).values())
 
 
-def tier_weight_bytes_per_step(cfg):
+def tier_weight_bytes_per_sample(cfg):
     """float32 bytes of tier weights one generation step reads per generated sample: every
     weight of both frame-level tiers once per tier step, whatever the number of sequences."""
     parts = flop_breakdown(cfg)
@@ -116,6 +116,16 @@ class CpuMeter:
         return False
 
 
+def best_seconds(fn, reps):
+    """The shortest of `reps` timed calls of fn()."""
+    best = float("inf")
+    for _ in range(reps):
+        tick = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - tick)
+    return best
+
+
 class MatmulProbe:
     """The reference rate: float32 GFLOP/s of an n x n x n tf.matmul inside a tf.function."""
 
@@ -130,12 +140,7 @@ class MatmulProbe:
 
     def rate(self, reps=3):
         """Best of `reps` runs."""
-        best = float("inf")
-        for _ in range(reps):
-            tick = time.perf_counter()
-            float(self._matmul(self._a, self._b)[0, 0])
-            best = min(best, time.perf_counter() - tick)
-        return 2.0 * self.n**3 / best / 1e9
+        return 2.0 * self.n**3 / best_seconds(lambda: float(self._matmul(self._a, self._b)[0, 0]), reps) / 1e9
 
 
 class StreamProbe:
@@ -163,12 +168,7 @@ class StreamProbe:
 
     def rate(self, reps=3):
         """Best of `reps` runs."""
-        best = float("inf")
-        for _ in range(reps):
-            tick = time.perf_counter()
-            float(self._stream(self._x)[0, 0])
-            best = min(best, time.perf_counter() - tick)
-        return self.bytes / best / 1e9
+        return self.bytes / best_seconds(lambda: float(self._stream(self._x)[0, 0]), reps) / 1e9
 
 
 # --------------------------------------------------------------------------- inputs

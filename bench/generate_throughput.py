@@ -78,7 +78,7 @@ def run_row(spec):
         achieved_gflops=achieved,
         matmul_gflops=matmul,
         ratio_to_matmul=achieved / matmul,
-        tier_weights_gb_per_s=per_second / num_seqs * common.tier_weight_bytes_per_step(cfg) / 1e9,
+        tier_weights_gb_per_s=per_second / num_seqs * common.tier_weight_bytes_per_sample(cfg) / 1e9,
         stream_gb_per_s=max(streams),
         other_cores_busy=others,
     )

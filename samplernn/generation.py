@@ -134,9 +134,8 @@ class Sampler:
         tables and kernels, and each tier's single-step arrangement (see samplernn.stepping)."""
         return self.model.sample_mlp.generation_weights(), self.big_tier.weights(), self.frame_tier.weights()
 
-    def _big_step_fn(self, weights, history, state, recurrent):
+    def _big_step_fn(self, big_weights, frame_weights, history, state, recurrent):
         """The big tier's step and its output projected for the frame tier's steps."""
-        _, big_weights, frame_weights = weights
         out, state, recurrent = self.big_tier.step(big_weights, history, None, state, recurrent)
         return self.frame_tier.conditioning(frame_weights, out), state, recurrent
 
@@ -158,7 +157,9 @@ class Sampler:
             uniforms = tf.random.stateless_uniform(
                 (g, tf.shape(history)[0], 1), tf.stack([seed, first_big_frame + tf.cast(i, tf.int64)])
             )
-            conditioning, big_state, big_recurrent = big_step(weights, history, big_state, big_recurrent)
+            conditioning, big_state, big_recurrent = big_step(
+                big_weights, frame_weights, history, big_state, big_recurrent
+            )
             block = []
             # The frames and samples of one big frame are unrolled when tracing, so the loop
             # machinery runs once per big frame instead of once per sample.

@@ -22,6 +22,18 @@ def matmul_last(x, kernel):
     return tf.reshape(y, tf.concat([shape[:-1], tf.shape(kernel)[-1:]], axis=0))
 
 
+def with_bias_row(kernel, bias):
+    """(in + 1, out): the kernel with the bias appended as a last row, for matmul_bias_row."""
+    return tf.concat([kernel, bias[None]], axis=0)
+
+
+def matmul_bias_row(x, kernel):
+    """x (batch, in) @ a with_bias_row kernel: x @ kernel + bias as one plain product against an
+    appended 1. Generation uses it because XLA compiles a plain matrix-vector product into a
+    faster loop than one with the bias add fused in (oneDNN runs both alike)."""
+    return tf.matmul(tf.concat([x, tf.ones_like(x[:, :1])], axis=-1), kernel)
+
+
 @keras.saving.register_keras_serializable(package="samplernn")
 class Dense(keras.layers.Layer):
     """A dense layer with optional weight normalization of its kernel."""

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from samplernn.config import ModelConfig
-from samplernn.layers import Dense, column_norms, weight_normalized, window_lookup_sum
+from samplernn.layers import Dense, column_norms, matmul_bias_row, weight_normalized, window_lookup_sum, with_bias_row
 from samplernn.rnn import RNNStack
 
 
@@ -149,20 +149,16 @@ class SampleMLP(keras.layers.Layer):
         """What generation computes once per call rather than once per sample: the input tables,
         and each dense layer's kernel with its bias appended as a last row (float32)."""
         layers = self.hidden + [self.logits]
-        kernels = [tf.concat([layer.effective_kernel(), layer.bias[None]], axis=0) for layer in layers]
+        kernels = [with_bias_row(layer.effective_kernel(), layer.bias) for layer in layers]
         return tf.cast(self.input_tables(), tf.float32), [tf.cast(k, tf.float32) for k in kernels]
 
     def step(self, windows, conditioning, weights):
-        """Logits for one sample per row: windows (batch, frame_size), conditioning (batch, dim).
-
-        The bias rides in the kernel against an appended 1: XLA compiles a plain matrix-vector
-        product into a faster loop than one with the bias add fused into it.
-        """
+        """Logits for one sample per row: windows (batch, frame_size), conditioning (batch, dim),
+        weights from generation_weights()."""
         tables, kernels = weights
         x = tf.nn.relu(window_lookup_sum(tables, windows) + tf.cast(self.input_bias, tf.float32) + conditioning)
-        one = tf.ones_like(x[:, :1])
         for i, kernel in enumerate(kernels):
-            x = tf.matmul(tf.concat([x, one], axis=-1), kernel)
+            x = matmul_bias_row(x, kernel)
             if i < len(kernels) - 1:
                 x = tf.nn.relu(x)
         return x

@@ -20,7 +20,8 @@ GRU and LSTM, with or without skip connections, with weight normalization applie
 
 import tensorflow as tf
 
-from samplernn.layers import matmul_last
+from samplernn.layers import matmul_bias_row, matmul_last, with_bias_row
+from samplernn.model import levels_to_input
 from samplernn.rnn import gru_update, lstm_update
 
 
@@ -30,8 +31,7 @@ class TierStep:
 
     def __init__(self, tier):
         self.tier = tier
-        self.rnn = tier.rnn
-        rnn = tier.rnn
+        self.rnn = rnn = tier.rnn
         self.gates = (3 if rnn.rnn_type == "gru" else 4) * rnn.units
         # Column widths of what each layer's state feeds, in the order weights() concatenates.
         self.widths = []
@@ -75,12 +75,13 @@ class TierStep:
             elif i == num - 1:
                 kernels.append(upsample)
                 biases.append(upsample_bias)
-            # The bias rides as a last row against an appended 1 (see `step`).
-            out_kernels.append(tf.concat([tf.concat(kernels, axis=1), tf.concat(biases, axis=0)[None]], axis=0))
-        # levels_to_input(l) @ P + p = l @ (s * P) + (p - 2 * sum_rows(P)), s = 4 / (q_levels - 1)
+            out_kernels.append(with_bias_row(tf.concat(kernels, axis=1), tf.concat(biases, axis=0)))
+        # levels_to_input is affine, l * scale + offset, so levels_to_input(l) @ P + p equals
+        # l @ (scale * P) + (p + offset * sum_rows(P)).
+        offset = levels_to_input(0, tier.q_levels, tf.float32)
+        scale = levels_to_input(1, tier.q_levels, tf.float32) - offset
         proj = tf.cast(tier.input_proj.effective_kernel(), tf.float32)
-        proj_bias = tf.cast(tier.input_proj.bias, tf.float32) - 2.0 * tf.reduce_sum(proj, axis=0)
-        scale = 4.0 / (tier.q_levels - 1)
+        proj_bias = tf.cast(tier.input_proj.bias, tf.float32) + offset * tf.reduce_sum(proj, axis=0)
         w = {
             "frame_kernel": tf.matmul(scale * proj, input_kernel),
             "frame_bias": tf.linalg.matvec(input_kernel, proj_bias, transpose_a=True) + input_bias,
@@ -123,10 +124,7 @@ class TierStep:
             else:
                 h, c = lstm_update(x_proj + recurrent[i], state[i, 1])
                 new_state.append(tf.stack([h, c]))
-            # A plain product with the bias as the kernel's last row: XLA runs it as a faster
-            # loop than a product with the bias add fused in (oneDNN runs both alike).
-            h_one = tf.concat([h, tf.ones_like(h[:, :1])], axis=-1)
-            below, own, skip, up = tf.split(tf.matmul(h_one, w["out_kernels"][i]), self.widths[i], axis=-1)
+            below, own, skip, up = tf.split(matmul_bias_row(h, w["out_kernels"][i]), self.widths[i], axis=-1)
             next_recurrent.append(own)
             if rnn.skip_conn:
                 skip_sum = skip if skip_sum is None else skip_sum + skip
