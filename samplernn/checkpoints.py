@@ -7,6 +7,12 @@
 
 Checkpoints are written into a hidden folder and renamed into place, index file last, and
 Ctrl-C is held back meanwhile: an interrupted save leaves every earlier checkpoint intact.
+
+Inside a checkpoint (layout 2): `layout`, the model's weights under `model/`, and in training
+the optimizer under `optimizer/` and the progress counters (`epoch`, `best_loss`, ...).
+Checkpoints of the earlier layout (no `layout` entry, written up to 0.1.x) held most weights
+only under `optimizer/_trainable_variables/<i>`, in the order of the model's trainable
+variables; `RunCheckpoint.restore` reads both.
 """
 
 import contextlib
@@ -122,22 +128,76 @@ def interrupts_deferred():
             raise KeyboardInterrupt
 
 
-def save(checkpoint, run_dir, epoch, keep=None):
-    """Write `checkpoint` as model.ckpt-<epoch> in `run_dir`, then delete the oldest beyond `keep`
-    (None keeps all). Returns the checkpoint path."""
-    final = checkpoint_path(run_dir, epoch)
-    staging = os.path.join(run_dir, f".saving-{epoch}")
-    with interrupts_deferred():
-        shutil.rmtree(staging, ignore_errors=True)
-        written = checkpoint.write(os.path.join(staging, os.path.basename(final)))
-        data_files = sorted(glob.glob(glob.escape(written) + ".data-*"))
-        for name in data_files + [written + ".index"]:
-            os.replace(name, os.path.join(run_dir, os.path.basename(name)))
-        shutil.rmtree(staging, ignore_errors=True)
-        if keep is not None:
-            for old in checkpoints_in(run_dir)[:-keep]:
-                remove(old)
-    return final
+LAYOUT = 2
+_LAYOUT_KEY = "layout/.ATTRIBUTES/VARIABLE_VALUE"
+_LEGACY_WEIGHT_KEY = "optimizer/_trainable_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+class RunCheckpoint:
+    """The checkpoint object every caller saves and restores: the model, and in training the
+    optimizer and the named progress counters (scalar variables)."""
+
+    def __init__(self, model, optimizer=None, **counters):
+        self.model = model
+        self.others = dict(counters)
+        if optimizer is not None:
+            self.others["optimizer"] = optimizer
+        layout = tf.Variable(LAYOUT, dtype=tf.int64, trainable=False, name="layout")
+        self._checkpoint = tf.train.Checkpoint(layout=layout, model=model, **self.others)
+
+    def save(self, run_dir, epoch, keep=None):
+        """Write model.ckpt-<epoch> in `run_dir`, then delete the oldest beyond `keep` (None keeps
+        all). Returns the checkpoint path."""
+        final = checkpoint_path(run_dir, epoch)
+        staging = os.path.join(run_dir, f".saving-{epoch}")
+        with interrupts_deferred():
+            shutil.rmtree(staging, ignore_errors=True)
+            written = self._checkpoint.write(os.path.join(staging, os.path.basename(final)))
+            data_files = sorted(glob.glob(glob.escape(written) + ".data-*"))
+            for name in data_files + [written + ".index"]:
+                os.replace(name, os.path.join(run_dir, os.path.basename(name)))
+            shutil.rmtree(staging, ignore_errors=True)
+            if keep is not None:
+                for old in checkpoints_in(run_dir)[:-keep]:
+                    remove(old)
+        return final
+
+    def restore(self, path, what="checkpoint", log=print):
+        """Read `path`, insisting every weight that exists now gets its value. What the file holds
+        beyond this object (the optimizer, when generating) is left unread."""
+        if not exists(path):
+            raise UserError(f"{what} {path!r} does not exist (expected {path}.index)")
+        try:
+            reader = tf.train.load_checkpoint(path)
+            if reader.has_tensor(_LAYOUT_KEY):
+                _read_all_matched(self._checkpoint, path)
+            else:
+                self._restore_legacy(reader, path)
+                log(f"Read {path}, a checkpoint of the earlier layout (weights kept under optimizer/)")
+        except (AssertionError, ValueError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"{what} {path!r} does not match the model config: {first_line}") from None
+
+    def _restore_legacy(self, reader, path):
+        weights = self.model.trainable_variables
+        shapes = reader.get_variable_to_shape_map()
+        if _LEGACY_WEIGHT_KEY.format(len(weights)) in shapes:
+            raise ValueError(f"it holds more weights than the {len(weights)} of this model")
+        for i, variable in enumerate(weights):
+            key = _LEGACY_WEIGHT_KEY.format(i)
+            if key not in shapes:
+                raise ValueError(f"it holds {i} weights where this model has {len(weights)}")
+            if list(shapes[key]) != list(variable.shape):
+                raise ValueError(f"weight {i} ({variable.path}) is {shapes[key]} there and {list(variable.shape)} here")
+            variable.assign(reader.get_tensor(key))
+        if self.others:
+            _read_all_matched(tf.train.Checkpoint(**self.others), path)
+
+
+def _read_all_matched(checkpoint, path):
+    status = checkpoint.read(path)
+    status.assert_existing_objects_matched()
+    status.expect_partial()
 
 
 def remove(path):
@@ -145,18 +205,3 @@ def remove(path):
     os.remove(path + ".index")
     for name in glob.glob(glob.escape(path) + ".data-*"):
         os.remove(name)
-
-
-def restore(checkpoint, path, what="checkpoint"):
-    """Read `path` into `checkpoint`, insisting every object that exists now gets its values."""
-    if not exists(path):
-        raise UserError(f"{what} {path!r} does not exist (expected {path}.index)")
-    try:
-        status = checkpoint.read(path)
-        status.assert_existing_objects_matched()
-        # Generation reads only the model out of a checkpoint that also holds the optimizer.
-        status.expect_partial()
-    except (AssertionError, ValueError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{what} {path!r} does not match the model config: {first_line}") from None
-    return status

@@ -187,9 +187,10 @@ class Sampler:
         return history, tf.concat(samples, axis=1)
 
 
-def load_generator_model(checkpoint_path, config=None):
+def load_generator_model(checkpoint_path, config=None, log=print):
     """Build the model a checkpoint was trained with and load its weights (float32, whatever
-    precision it was trained in). The config defaults to the one saved beside the checkpoint."""
+    precision it was trained in), not the optimizer's. The config defaults to the one saved
+    beside the checkpoint."""
     if not checkpoints.exists(checkpoint_path):
         raise UserError(f"--checkpoint_path {checkpoint_path!r} names no checkpoint (expected {checkpoint_path}.index)")
     if config is None:
@@ -197,7 +198,7 @@ def load_generator_model(checkpoint_path, config=None):
         if config is None:
             raise UserError(f"no {checkpoints.CONFIG_NAME} beside {checkpoint_path!r}; pass the model's --config_file")
     model = build_model(config)
-    checkpoints.restore(tf.train.Checkpoint(model=model), checkpoint_path, what="--checkpoint_path")
+    checkpoints.RunCheckpoint(model).restore(checkpoint_path, what="--checkpoint_path", log=log)
     return model
 
 

@@ -5,6 +5,20 @@ import keras
 import tensorflow as tf
 
 
+def tracked(owner, name, items):
+    """`items` as a list, each item also set as the attribute `<name>_<i>` of `owner`.
+
+    Keras 3 follows a list attribute for its own bookkeeping (`variables`, the optimizer), but
+    TensorFlow's checkpoint graph follows only single attributes: the weights of layers kept
+    in a plain list would be trained and never saved. Set in list order, so the order of
+    Keras' variables (which the earlier checkpoint layout depends on) does not change.
+    """
+    items = list(items)
+    for i, item in enumerate(items):
+        setattr(owner, f"{name}_{i}", item)
+    return items
+
+
 def weight_normalized(v, g):
     """Weight normalization (Salimans & Kingma, 2016): each output column of `v` rescaled to norm `g`."""
     return v * (g / tf.maximum(tf.norm(v, axis=0), 1e-12))

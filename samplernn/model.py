@@ -15,7 +15,15 @@ import keras
 import tensorflow as tf
 
 from samplernn.config import ModelConfig
-from samplernn.layers import Dense, column_norms, matmul_bias_row, weight_normalized, window_lookup_sum, with_bias_row
+from samplernn.layers import (
+    Dense,
+    column_norms,
+    matmul_bias_row,
+    tracked,
+    weight_normalized,
+    window_lookup_sum,
+    with_bias_row,
+)
 from samplernn.rnn import RNNStack
 
 
@@ -108,7 +116,11 @@ class SampleMLP(keras.layers.Layer):
         self.dim = dim
         self.weight_norm = weight_norm
         self.embedding = keras.layers.Embedding(q_levels, emb_size, name="embedding")
-        self.hidden = [Dense(dim, activation="relu", weight_norm=weight_norm, name=f"hidden_{i}") for i in range(2)]
+        self.hidden = tracked(
+            self,
+            "hidden",
+            (Dense(dim, activation="relu", weight_norm=weight_norm, name=f"hidden_{i}") for i in range(2)),
+        )
         # float32 logits keep the softmax and loss stable under mixed precision.
         self.logits = Dense(q_levels, weight_norm=weight_norm, dtype="float32", name="logits")
 

@@ -12,7 +12,7 @@ State layout: one tensor (num_layers, parts, batch, units), parts = 1 for GRU (h
 import keras
 import tensorflow as tf
 
-from samplernn.layers import Dense, column_norms, matmul_last, weight_normalized
+from samplernn.layers import Dense, column_norms, matmul_last, tracked, weight_normalized
 
 IMPLEMENTATIONS = ("auto", "fused", "keras")
 
@@ -130,38 +130,42 @@ class RNNStack(keras.layers.Layer):
         self.implementation = implementation
         self.parts = 1 if rnn_type == "gru" else 2
         rnn_class = keras.layers.GRU if rnn_type == "gru" else keras.layers.LSTM
-        self.rnns = [
-            rnn_class(units, return_sequences=True, return_state=True, name=f"{rnn_type}_{i}")
-            for i in range(num_layers)
-        ]
+        self.rnns = tracked(
+            self,
+            "layer",
+            (
+                rnn_class(units, return_sequences=True, return_state=True, name=f"{rnn_type}_{i}")
+                for i in range(num_layers)
+            ),
+        )
         self.drop = keras.layers.Dropout(dropout) if dropout else None
         if skip_conn:
             # One bias for the summed projections is enough; the others would be redundant.
-            self.skip_out = [
-                Dense(units, use_bias=i == 0, weight_norm=weight_norm, name=f"skip_out_{i}") for i in range(num_layers)
-            ]
+            self.skip_out = tracked(
+                self,
+                "skip_out",
+                (
+                    Dense(units, use_bias=i == 0, weight_norm=weight_norm, name=f"skip_out_{i}")
+                    for i in range(num_layers)
+                ),
+            )
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
-        self.kernel_g, self.recurrent_g = [], []
+        kernel_g, recurrent_g = [], []
         for i, rnn in enumerate(self.rnns):
             layer_in = in_dim if i == 0 else self.units + (in_dim if self.skip_conn else 0)
             rnn.build((None, None, layer_in))
             if self.weight_norm:
-                self.kernel_g.append(
-                    self.add_weight(
-                        name=f"kernel_g_{i}",
-                        shape=(rnn.cell.kernel.shape[-1],),
-                        initializer=column_norms(rnn.cell.kernel),
+                for gains, name, kernel in (
+                    (kernel_g, "kernel_g", rnn.cell.kernel),
+                    (recurrent_g, "recurrent_g", rnn.cell.recurrent_kernel),
+                ):
+                    gains.append(
+                        self.add_weight(name=f"{name}_{i}", shape=(kernel.shape[-1],), initializer=column_norms(kernel))
                     )
-                )
-                self.recurrent_g.append(
-                    self.add_weight(
-                        name=f"recurrent_g_{i}",
-                        shape=(rnn.cell.recurrent_kernel.shape[-1],),
-                        initializer=column_norms(rnn.cell.recurrent_kernel),
-                    )
-                )
+        self.kernel_g = tracked(self, "kernel_g", kernel_g)
+        self.recurrent_g = tracked(self, "recurrent_g", recurrent_g)
         if self.skip_conn:
             for proj in self.skip_out:
                 proj.build((None, None, self.units))

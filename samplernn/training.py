@@ -290,16 +290,16 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         progress = _Progress()
     # The loss-scale wrapper stays out of the checkpoint so runs resume across precisions.
     inner = optimizer.inner_optimizer if devices.loss_scaling else optimizer
-    ckpt = tf.train.Checkpoint(
-        model=model,
-        optimizer=inner,
+    ckpt = checkpoints.RunCheckpoint(
+        model,
+        inner,
         epoch=progress.epoch,
         best_loss=progress.best_loss,
         saved_loss=progress.saved_loss,
         bad_epochs=progress.bad_epochs,
     )
     if resume_path:
-        checkpoints.restore(ckpt, resume_path, what="--resume_from" if settings.resume_from else "checkpoint")
+        ckpt.restore(resume_path, what="--resume_from" if settings.resume_from else "checkpoint", log=log)
         log(f"Resuming from {resume_path} (epoch {int(progress.epoch.numpy())})")
 
     run_dir = checkpoints.new_run_dir(settings.logdir_root, settings.id)
@@ -398,7 +398,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
             due = due and monitored < progress.saved_loss.numpy()
         if due:
             progress.saved_loss.assign(min(monitored, progress.saved_loss.numpy()))
-            path = checkpoints.save(ckpt, run_dir, epoch, keep=settings.max_checkpoints)
+            path = ckpt.save(run_dir, epoch, keep=settings.max_checkpoints)
             result.checkpoints.append(path)
             log(f"Saved checkpoint {path}")
             if after_checkpoint is not None:

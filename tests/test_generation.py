@@ -37,7 +37,7 @@ def saved_checkpoint(tmp_path, config, epoch=7):
     run_dir = str(tmp_path / "run")
     os.makedirs(run_dir)
     checkpoints.save_config(run_dir, config)
-    return checkpoints.save(tf.train.Checkpoint(model=model), run_dir, epoch), model
+    return checkpoints.RunCheckpoint(model).save(run_dir, epoch), model
 
 
 def teacher_forced_logits(model, seq):

@@ -50,7 +50,7 @@ def checkpoint(tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("run"))
     config = tiny_config()
     checkpoints.save_config(run_dir, config)
-    return checkpoints.save(tf.train.Checkpoint(model=build_model(config)), run_dir, 2)
+    return checkpoints.RunCheckpoint(build_model(config)).save(run_dir, 2)
 
 
 @pytest.mark.parametrize("plot", ["True", "False"])

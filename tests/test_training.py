@@ -34,6 +34,7 @@ CONFIG = tiny_config()
 # training batches of about 20 steps and one validation batch.
 LENGTHS = (520, 600, 640, 700, 560, 660)
 UNIFORM = math.log(256)  # the loss of a model that knows nothing
+TINY_MODEL = build_model(CONFIG)
 
 STEP_RE = re.compile(
     r"^Epoch: (\d+)/(\d+), Step: (\d+)/(\d+), Loss: (\d+\.\d{3}), Accuracy: (\d+\.\d{3}), \((\d+\.\d{4}) sec/step\)"
@@ -310,15 +311,14 @@ def resumed(corpus, logdir):
         first_state[epoch] = [v.numpy() for v in optimizers[-1].variables]
 
     restored = {}
-    real_restore = checkpoints.restore
+    real_restore = checkpoints.RunCheckpoint.restore
 
-    def capture_restore(checkpoint, path, what="checkpoint"):
-        status = real_restore(checkpoint, path, what)
+    def capture_restore(checkpoint, path, what="checkpoint", log=print):
+        real_restore(checkpoint, path, what, log)
         restored["path"] = path
         restored["weights"] = [w.numpy() for w in checkpoint.model.weights]
-        restored["optimizer"] = [v.numpy() for v in checkpoint.optimizer.variables]
-        restored["epoch"] = int(checkpoint.epoch.numpy())
-        return status
+        restored["optimizer"] = [v.numpy() for v in checkpoint.others["optimizer"].variables]
+        restored["epoch"] = int(checkpoint.others["epoch"].numpy())
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training, "make_optimizer", capture_optimizer)
@@ -333,7 +333,7 @@ def resumed(corpus, logdir):
         result_a = train(
             settings(corpus, logdir, "resume", num_epochs=2), CONFIG, log=lines_a.append, after_checkpoint=after_a
         )
-        mp.setattr(checkpoints, "restore", capture_restore)
+        mp.setattr(checkpoints.RunCheckpoint, "restore", capture_restore)
         result_b, lines_b, _ = run(corpus, logdir, "resume", num_epochs=3)
     return dict(
         a=result_a,
@@ -482,7 +482,7 @@ def test_learning_rate_schedule_function():
 
 
 def test_a_crash_during_a_save_keeps_the_previous_checkpoint_resumable(corpus, logdir, monkeypatch):
-    real_replace, real_restore = os.replace, checkpoints.restore
+    real_replace, real_restore = os.replace, checkpoints.RunCheckpoint.restore
 
     def crash_on_the_second_index(src, dst, *args, **kwargs):
         if os.path.basename(str(src)) == "model.ckpt-2.index":
@@ -494,10 +494,9 @@ def test_a_crash_during_a_save_keeps_the_previous_checkpoint_resumable(corpus, l
     def snapshot(path, epoch, model):
         saved[epoch] = [w.numpy() for w in model.weights]
 
-    def capture_restore(checkpoint, path, what="checkpoint"):
-        status = real_restore(checkpoint, path, what)
+    def capture_restore(checkpoint, path, what="checkpoint", log=print):
+        real_restore(checkpoint, path, what, log)
         restored["weights"] = [w.numpy() for w in checkpoint.model.weights]
-        return status
 
     monkeypatch.setattr(os, "replace", crash_on_the_second_index)
     with pytest.raises(OSError, match="No space left"):
@@ -513,7 +512,7 @@ def test_a_crash_during_a_save_keeps_the_previous_checkpoint_resumable(corpus, l
     assert checkpoints.latest_checkpoint(logdir, "crash") == ckpt1
 
     # A new run finds and restores epoch 1 intact (num_epochs 1: nothing left to train).
-    monkeypatch.setattr(checkpoints, "restore", capture_restore)
+    monkeypatch.setattr(checkpoints.RunCheckpoint, "restore", capture_restore)
     lines = []
     result = train(settings(corpus, logdir, "crash", num_epochs=1), CONFIG, log=lines.append)
     assert f"Resuming from {ckpt1} (epoch 1)" in lines
@@ -524,8 +523,8 @@ def test_a_crash_during_a_save_keeps_the_previous_checkpoint_resumable(corpus, l
 def test_a_crash_inside_the_checkpoint_write_leaves_no_partial_files(tmp_path, monkeypatch):
     run_dir = str(tmp_path)
     value = tf.Variable(1.0)
-    ckpt = tf.train.Checkpoint(value=value)
-    checkpoints.save(ckpt, run_dir, 1)
+    ckpt = checkpoints.RunCheckpoint(TINY_MODEL, value=value)
+    ckpt.save(run_dir, 1)
     real_write = tf.train.Checkpoint.write
 
     def write_half_then_fail(self, prefix, *args, **kwargs):
@@ -536,17 +535,17 @@ def test_a_crash_inside_the_checkpoint_write_leaves_no_partial_files(tmp_path, m
     monkeypatch.setattr(tf.train.Checkpoint, "write", write_half_then_fail)
     value.assign(2.0)
     with pytest.raises(tf.errors.ResourceExhaustedError):
-        checkpoints.save(ckpt, run_dir, 2)
+        ckpt.save(run_dir, 2)
     assert checkpoints.checkpoints_in(run_dir) == [checkpoints.checkpoint_path(run_dir, 1)]
     assert not [n for n in os.listdir(run_dir) if n.startswith("model.ckpt-2")]
     monkeypatch.undo()
-    checkpoints.restore(ckpt, checkpoints.checkpoint_path(run_dir, 1))
+    ckpt.restore(checkpoints.checkpoint_path(run_dir, 1))
     assert value.numpy() == 1.0
 
 
 def test_ctrl_c_during_a_save_is_held_until_the_checkpoint_is_complete(tmp_path, monkeypatch):
     run_dir = str(tmp_path)
-    ckpt = tf.train.Checkpoint(value=tf.Variable(3.0))
+    ckpt = checkpoints.RunCheckpoint(TINY_MODEL, value=tf.Variable(3.0))
     real_write = tf.train.Checkpoint.write
 
     def interrupted_write(self, prefix, *args, **kwargs):
@@ -555,7 +554,7 @@ def test_ctrl_c_during_a_save_is_held_until_the_checkpoint_is_complete(tmp_path,
 
     monkeypatch.setattr(tf.train.Checkpoint, "write", interrupted_write)
     with pytest.raises(KeyboardInterrupt):
-        checkpoints.save(ckpt, run_dir, 1)
+        ckpt.save(run_dir, 1)
     assert checkpoints.checkpoints_in(run_dir) == [checkpoints.checkpoint_path(run_dir, 1)]
     assert not [n for n in os.listdir(run_dir) if n.startswith(".saving")]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -582,9 +581,9 @@ def test_latest_checkpoint_skips_runs_without_one_and_partial_files(tmp_path):
     root = str(tmp_path)
     old = checkpoints.new_run_dir(root, "x", now=datetime.datetime(2024, 1, 1))
     new = checkpoints.new_run_dir(root, "x", now=datetime.datetime(2024, 1, 2))
-    ckpt = tf.train.Checkpoint(value=tf.Variable(1.0))
+    ckpt = checkpoints.RunCheckpoint(TINY_MODEL)
     for epoch in (3, 10):
-        checkpoints.save(ckpt, old, epoch)
+        ckpt.save(old, epoch)
     # Data without an index is an unfinished checkpoint.
     Path(new, "model.ckpt-11.data-00000-of-00001").write_bytes(b"partial")
     assert checkpoints.latest_checkpoint(root, "x") == checkpoints.checkpoint_path(old, 10)
@@ -594,24 +593,25 @@ def test_latest_checkpoint_skips_runs_without_one_and_partial_files(tmp_path):
 
 @pytest.mark.parametrize(("keep", "kept"), [(None, [1, 2, 3, 4, 5, 6, 7]), (5, [3, 4, 5, 6, 7]), (1, [7])])
 def test_save_keeps_the_newest_n_checkpoints_or_all_with_none(tmp_path, keep, kept):
-    ckpt = tf.train.Checkpoint(value=tf.Variable(0.0))
+    value = tf.Variable(0.0)
+    ckpt = checkpoints.RunCheckpoint(TINY_MODEL, value=value)
     for epoch in range(1, 8):
-        ckpt.value.assign(float(epoch))
-        checkpoints.save(ckpt, str(tmp_path), epoch, keep=keep)
+        value.assign(float(epoch))
+        ckpt.save(str(tmp_path), epoch, keep=keep)
     assert ckpt_epochs(str(tmp_path)) == kept
     assert len([n for n in os.listdir(tmp_path) if ".data-" in n]) == len(kept)
-    checkpoints.restore(ckpt, checkpoints.checkpoint_path(str(tmp_path), kept[0]))
-    assert ckpt.value.numpy() == kept[0]
+    ckpt.restore(checkpoints.checkpoint_path(str(tmp_path), kept[0]))
+    assert value.numpy() == kept[0]
 
 
 def test_restoring_into_another_architecture_is_a_user_error(tmp_path):
-    saved = tf.train.Checkpoint(model=tf.train.Checkpoint(w=tf.Variable(tf.zeros([4]))))
-    path = checkpoints.save(saved, str(tmp_path), 1)
-    other = tf.train.Checkpoint(model=tf.train.Checkpoint(w=tf.Variable(tf.zeros([5]))))
+    saved = checkpoints.RunCheckpoint(TINY_MODEL)
+    path = saved.save(str(tmp_path), 1)
+    other = checkpoints.RunCheckpoint(build_model(CONFIG.replace(dim=24)))
     with pytest.raises(UserError, match="does not match the model config"):
-        checkpoints.restore(other, path)
+        other.restore(path)
     with pytest.raises(UserError, match="does not exist"):
-        checkpoints.restore(saved, str(tmp_path / "model.ckpt-2"))
+        saved.restore(str(tmp_path / "model.ckpt-2"))
 
 
 # --- precision, devices, verbosity
@@ -633,7 +633,7 @@ def quiet_bf16(resumed, corpus, logdir, tmp_path_factory):
     keras.utils.set_random_seed(0)
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
-        mp.setattr(checkpoints, "restore", no_restore)
+        mp.setattr(checkpoints.RunCheckpoint, "restore", no_restore)
         assert load_script().main(argv) == 0
     return out.getvalue()
 
