@@ -25,6 +25,7 @@ import signal
 import threading
 
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from samplernn.config import ModelConfig
 from samplernn.errors import UserError
@@ -130,7 +131,6 @@ def interrupts_deferred():
 
 LAYOUT = 2
 _LAYOUT_KEY = "layout/.ATTRIBUTES/VARIABLE_VALUE"
-_LEGACY_WEIGHT_KEY = "optimizer/_trainable_variables/{}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class RunCheckpoint:
@@ -139,9 +139,14 @@ class RunCheckpoint:
 
     def __init__(self, model, optimizer=None, **counters):
         self.model = model
+        self.optimizer = optimizer
         self.others = dict(counters)
         if optimizer is not None:
-            self.others["optimizer"] = optimizer
+            # The optimizer's own variables (step count, slots), not the optimizer: through it
+            # the checkpoint would reach the model's weights too, and TensorFlow names each
+            # variable by its shortest path, optimizer/_trainable_variables/<i>. `_variables`
+            # is the name the optimizer gives this list itself, so both layouts restore into it.
+            self.others["optimizer"] = tf.train.Checkpoint(_variables=optimizer.variables)
         layout = tf.Variable(LAYOUT, dtype=tf.int64, trainable=False, name="layout")
         self._checkpoint = tf.train.Checkpoint(layout=layout, model=model, **self.others)
 
@@ -179,19 +184,29 @@ class RunCheckpoint:
             raise UserError(f"{what} {path!r} does not match the model config: {first_line}") from None
 
     def _restore_legacy(self, reader, path):
+        """The earlier layout's weights are the optimizer's `_trainable_variables` list, in the
+        order of the model's trainable variables; TensorFlow matches them by that path."""
         weights = self.model.trainable_variables
-        shapes = reader.get_variable_to_shape_map()
-        if _LEGACY_WEIGHT_KEY.format(len(weights)) in shapes:
-            raise ValueError(f"it holds more weights than the {len(weights)} of this model")
-        for i, variable in enumerate(weights):
-            key = _LEGACY_WEIGHT_KEY.format(i)
-            if key not in shapes:
-                raise ValueError(f"it holds {i} weights where this model has {len(weights)}")
-            if list(shapes[key]) != list(variable.shape):
-                raise ValueError(f"weight {i} ({variable.path}) is {shapes[key]} there and {list(variable.shape)} here")
-            variable.assign(reader.get_tensor(key))
-        if self.others:
-            _read_all_matched(tf.train.Checkpoint(**self.others), path)
+        saved = _legacy_weight_count(reader)
+        if saved != len(weights):
+            raise ValueError(f"it holds {saved} weights where this model has {len(weights)}")
+        optimizer = dict(_trainable_variables=weights)
+        if self.optimizer is not None:
+            optimizer["_variables"] = self.optimizer.variables
+        _read_all_matched(tf.train.Checkpoint(**{**self.others, "optimizer": tf.train.Checkpoint(**optimizer)}), path)
+
+
+def _legacy_weight_count(reader):
+    """How many entries the optimizer's `_trainable_variables` list has in a checkpoint's object graph."""
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    node = 0  # the root
+    for name in ("optimizer", "_trainable_variables"):
+        children = {child.local_name: child.node_id for child in graph.nodes[node].children}
+        if name not in children:
+            return 0
+        node = children[name]
+    return len(graph.nodes[node].children)
 
 
 def _read_all_matched(checkpoint, path):

@@ -169,6 +169,16 @@ class Stepper:
         stats, states = self.strategy.run(self._eval, args=(*batch, states))
         return self._sum(stats), states
 
+    def validate(self, batches, batch_size, sample_rate):
+        """Statistics of the model over `batches` (lists of files), dropout off."""
+        stats = EpochStats()
+        if batches:
+            states = self.zero_states(batch_size)
+            for batch in self.distribute(data.make_dataset(batches, self.model.config, sample_rate)):
+                step_stats, states = self.evaluate(batch, states)
+                stats.add(*step_stats)
+        return stats
+
     def _sum(self, stats):
         return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in stats]
 
@@ -349,12 +359,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         if not settings.verbose and log is print:
             print(flush=True)
         # --- validate with dropout off
-        val = EpochStats()
-        if val_batches:
-            states = stepper.zero_states(settings.batch_size)
-            for batch in stepper.distribute(data.make_dataset(val_batches, config, settings.sample_rate)):
-                step_stats, states = stepper.evaluate(batch, states)
-                val.add(*step_stats)
+        val = stepper.validate(val_batches, settings.batch_size, settings.sample_rate)
         log(epoch_line(epoch, settings.num_epochs, stats, val, steps, time.perf_counter() - start))
         with writer.as_default(step=epoch):
             for name, value in (

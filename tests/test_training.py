@@ -317,7 +317,7 @@ def resumed(corpus, logdir):
         real_restore(checkpoint, path, what, log)
         restored["path"] = path
         restored["weights"] = [w.numpy() for w in checkpoint.model.weights]
-        restored["optimizer"] = [v.numpy() for v in checkpoint.others["optimizer"].variables]
+        restored["optimizer"] = [v.numpy() for v in checkpoint.optimizer.variables]
         restored["epoch"] = int(checkpoint.others["epoch"].numpy())
 
     with pytest.MonkeyPatch.context() as mp:

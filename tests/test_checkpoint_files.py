@@ -1,0 +1,179 @@
+"""What a user keeps: the checkpoint files train.py writes, read back in a fresh process the way
+generate.py reads them, and checkpoints of the earlier layout that users already have."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import run_python, tiny_config, write_corpus
+
+from samplernn import checkpoints, cli, generation
+from samplernn.commands import generate_main, train_main
+from samplernn.config import ModelConfig
+from samplernn.model import build_model
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "legacy_layout"
+LENGTHS = (700, 820, 900, 1010, 760, 880, 950, 1100)
+BATCH, VAL_FRAC = 2, 0.25
+
+# Loads a checkpoint in a fresh process, as generate.py does (float32), or at the precision it was
+# trained in; prints its validation loss on the run's own split and saves every weight by path.
+LOAD_IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+from samplernn import checkpoints, data, generation, training
+from samplernn.model import build_model
+
+path, data_dir, batch_size, val_frac, precision, out = sys.argv[1:]
+batch_size = int(batch_size)
+if precision == "float32":
+    model = generation.load_generator_model(path)
+else:
+    model = build_model(checkpoints.config_beside(path), precision)
+    checkpoints.RunCheckpoint(model).restore(path)
+files = data.scan_corpus(data_dir, 16000, model.config.seq_len, log=lambda _: None)
+_, val_files = data.split_corpus(files, float(val_frac), batch_size, log=lambda _: None)
+stepper = training.Stepper(model, None, tf.distribute.get_strategy())
+val = stepper.validate(data.epoch_batches(val_files, batch_size), batch_size, 16000)
+np.savez(out, **{v.path: v.numpy() for v in model.trainable_variables})
+print(json.dumps({"val_loss": val.loss}))
+"""
+
+
+def load_in_a_fresh_process(path, data_dir, tmp_path, precision="float32", batch=BATCH, val_frac=VAL_FRAC):
+    out = str(tmp_path / "restored.npz")
+    printed = run_python(LOAD_IN_A_FRESH_PROCESS, path, data_dir, batch, val_frac, precision, out)
+    with np.load(out) as weights:
+        return json.loads(printed.strip().splitlines()[-1])["val_loss"], dict(weights)
+
+
+def train_and_remember(tmp_path, monkeypatch, capsys, config, *extra):
+    """train.py's main on a small corpus; returns the run's result lines, the last checkpoint and
+    every trainable weight as training held it in memory when that checkpoint was saved."""
+    corpus = str(tmp_path / "corpus")
+    write_corpus(corpus, LENGTHS)
+    config_file = str(tmp_path / "model.json")
+    config.save(config_file)
+    memory = {}
+
+    def remember(path, epoch, model):
+        memory.clear()
+        memory.update({v.path: v.numpy() for v in model.trainable_variables})
+        memory["__path__"] = path
+
+    monkeypatch.setattr(generation, "in_training_generator", lambda *_: remember)
+    argv = ["--data_dir", corpus, "--config_file", config_file, "--batch_size", BATCH, "--val_frac", VAL_FRAC]
+    argv += ["--num_epochs", 2, "--logdir_root", tmp_path / "logdir", "--id", "files", *extra]
+    assert cli.run(train_main, [str(a) for a in argv]) == 0
+    return corpus, memory.pop("__path__"), memory, capsys.readouterr().out.splitlines()
+
+
+def printed_val_loss(lines, epoch):
+    (line,) = [x for x in lines if x.startswith(f"Epoch: {epoch}/") and "Val Loss" in x]
+    return float(line.split("Val Loss: ")[1].split(",")[0])
+
+
+def model_keys(path):
+    return [name for name, _ in tf.train.list_variables(path) if name.startswith("model/")]
+
+
+@pytest.mark.parametrize(
+    "changes,precision",
+    [
+        ({}, "float32"),
+        (dict(rnn_type="lstm", num_rnn_layers=2, skip_conn=True, learn_h0=True, weight_norm=True), "mixed_bfloat16"),
+    ],
+    ids=["gru", "lstm-skip-h0-wn-mixed"],
+)
+def test_a_fresh_process_restores_what_training_held(tmp_path, monkeypatch, capsys, changes, precision):
+    config = tiny_config(**changes)
+    extra = ["--mixed_precision", "True"] if precision != "float32" else []
+    corpus, path, memory, lines = train_and_remember(tmp_path, monkeypatch, capsys, config, *extra)
+
+    # Every weight has its own entry under model/, whatever the architecture.
+    assert len(model_keys(path)) == len(memory) == len(build_model(config).trainable_variables)
+
+    val_loss, restored = load_in_a_fresh_process(path, corpus, tmp_path, precision)
+    assert sorted(restored) == sorted(memory)  # by name and count: a missing weight fails here
+    for name, value in memory.items():
+        np.testing.assert_array_equal(restored[name], value, err_msg=name)
+    # The restored model is the trained one: the same validation loss as epoch 2 printed.
+    assert val_loss == pytest.approx(printed_val_loss(lines, 2), abs=5e-4)
+
+
+# --- the earlier layout
+
+
+@pytest.fixture
+def legacy_run(tmp_path):
+    """A copy of the fixture, so nothing a test does can touch the committed files."""
+    shutil.copytree(FIXTURE, tmp_path / "legacy")
+    return tmp_path / "legacy"
+
+
+def test_the_fixture_is_of_the_earlier_layout(legacy_run):
+    keys = model_keys(str(legacy_run / "run" / "model.ckpt-2"))
+    config = ModelConfig.load(str(legacy_run / "run" / checkpoints.CONFIG_NAME))
+    assert len(keys) < len(build_model(config).trainable_variables)
+
+
+def test_a_checkpoint_of_the_earlier_layout_restores_exactly(legacy_run, tmp_path):
+    expected = json.loads((legacy_run / "expected.json").read_text())
+    val_loss, restored = load_in_a_fresh_process(
+        str(legacy_run / "run" / "model.ckpt-2"),
+        str(legacy_run / "corpus"),
+        tmp_path,
+        batch=expected["batch_size"],
+        val_frac=expected["val_frac"],
+    )
+    with np.load(legacy_run / "weights.npz") as trained:
+        trained = {name: trained[name] for name in trained.files if name != "__order__"}
+    assert sorted(restored) == sorted(trained)
+    for name, value in trained.items():
+        np.testing.assert_array_equal(restored[name], value, err_msg=name)
+    assert val_loss == pytest.approx(expected["val_loss"], rel=1e-5)
+
+
+def test_generate_reads_the_earlier_layout_and_says_so(legacy_run, tmp_path, capsys):
+    ckpt = str(legacy_run / "run" / "model.ckpt-2")
+    out = str(tmp_path / "gen" / "old.wav")
+    argv = ["--output_path", out, "--checkpoint_path", ckpt, "--dur", "0.02", "--plot", "False"]
+    assert cli.run(generate_main, argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line for line in printed if "earlier layout" in line] == [
+        f"Read {ckpt}, a checkpoint of the earlier layout (weights kept under optimizer/)"
+    ]
+    assert os.path.isfile(str(tmp_path / "gen" / "old_e=2_t=0.95.wav"))
+
+
+def test_resume_from_the_earlier_layout_continues_with_its_weights(legacy_run, tmp_path, monkeypatch):
+    restored = {}
+    real_restore = checkpoints.RunCheckpoint.restore
+
+    def capture(checkpoint, path, what="checkpoint", log=print):
+        real_restore(checkpoint, path, what, log)
+        restored.update({v.path: v.numpy() for v in checkpoint.model.trainable_variables})
+        restored["iterations"] = int(checkpoint.optimizer.iterations.numpy())
+
+    monkeypatch.setattr(checkpoints.RunCheckpoint, "restore", capture)
+    ckpt = str(legacy_run / "run" / "model.ckpt-2")
+    config_file = str(legacy_run / "run" / checkpoints.CONFIG_NAME)
+    argv = ["--data_dir", str(legacy_run / "corpus"), "--config_file", config_file, "--resume_from", ckpt]
+    argv += ["--batch_size", "2", "--val_frac", "0.25", "--num_epochs", "3", "--generate", "False"]
+    argv += ["--logdir_root", str(tmp_path / "logdir"), "--verbose", "False"]
+    assert cli.run(train_main, argv) == 0
+    with np.load(legacy_run / "weights.npz") as trained:
+        for name in trained.files:
+            if name != "__order__":
+                np.testing.assert_array_equal(restored[name], trained[name], err_msg=name)
+    assert restored["iterations"] > 0  # Adam's state came back with the weights
+    # Training went on at epoch 3 and saved in the new layout.
+    (run_dir,) = checkpoints.run_dirs(str(tmp_path / "logdir"), "default")
+    (new_ckpt,) = checkpoints.checkpoints_in(run_dir)
+    assert checkpoints.epoch_of(new_ckpt) == 3
+    assert len(model_keys(new_ckpt)) == len(restored) - 1
