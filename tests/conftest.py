@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny model config and small wav corpora of a periodic signal."""
 
+import json
 import os
 import subprocess
 import sys
@@ -97,3 +98,37 @@ def run_python(code, *args):
     if done.returncode != 0:
         raise AssertionError(f"python -c exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     return done.stdout
+
+
+# Loads a checkpoint in a fresh process, as generate.py does (float32), or at the precision it was
+# trained in; prints its validation loss on the run's own split and saves every weight by path.
+LOAD_IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+from samplernn import checkpoints, data, generation, training
+from samplernn.model import build_model
+
+path, data_dir, batch_size, val_frac, precision, out = sys.argv[1:]
+batch_size = int(batch_size)
+if precision == "float32":
+    model = generation.load_generator_model(path)
+else:
+    model = build_model(checkpoints.config_beside(path), precision)
+    checkpoints.RunCheckpoint(model).restore(path)
+files = data.scan_corpus(data_dir, 16000, model.config.seq_len, log=lambda _: None)
+_, val_files = data.split_corpus(files, float(val_frac), batch_size, log=lambda _: None)
+stepper = training.Stepper(model, None, tf.distribute.get_strategy())
+val = stepper.validate(data.epoch_batches(val_files, batch_size), batch_size, 16000)
+np.savez(out, **{v.path: v.numpy() for v in model.trainable_variables})
+print(json.dumps({"val_loss": val.loss}))
+"""
+
+
+def load_in_a_fresh_process(path, data_dir, tmp_path, batch, val_frac, precision="float32"):
+    """A checkpoint loaded in a fresh process: its validation loss on the run's split of
+    `data_dir`, and every trainable weight by Keras path."""
+    out = str(tmp_path / "restored.npz")
+    printed = run_python(LOAD_IN_A_FRESH_PROCESS, path, data_dir, batch, val_frac, precision, out)
+    with np.load(out) as weights:
+        return json.loads(printed.strip().splitlines()[-1])["val_loss"], dict(weights)

@@ -1,6 +1,7 @@
 """What a user keeps: the checkpoint files train.py writes, read back in a fresh process the way
 generate.py reads them, and checkpoints of the earlier layout that users already have."""
 
+import glob
 import json
 import os
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_python, tiny_config, write_corpus
+from conftest import load_in_a_fresh_process, run_script, tiny_config, write_corpus
 
 from samplernn import checkpoints, cli, generation
 from samplernn.commands import generate_main, train_main
@@ -19,37 +20,6 @@ from samplernn.model import build_model
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "legacy_layout"
 LENGTHS = (700, 820, 900, 1010, 760, 880, 950, 1100)
 BATCH, VAL_FRAC = 2, 0.25
-
-# Loads a checkpoint in a fresh process, as generate.py does (float32), or at the precision it was
-# trained in; prints its validation loss on the run's own split and saves every weight by path.
-LOAD_IN_A_FRESH_PROCESS = """
-import json, sys
-import numpy as np
-import tensorflow as tf
-from samplernn import checkpoints, data, generation, training
-from samplernn.model import build_model
-
-path, data_dir, batch_size, val_frac, precision, out = sys.argv[1:]
-batch_size = int(batch_size)
-if precision == "float32":
-    model = generation.load_generator_model(path)
-else:
-    model = build_model(checkpoints.config_beside(path), precision)
-    checkpoints.RunCheckpoint(model).restore(path)
-files = data.scan_corpus(data_dir, 16000, model.config.seq_len, log=lambda _: None)
-_, val_files = data.split_corpus(files, float(val_frac), batch_size, log=lambda _: None)
-stepper = training.Stepper(model, None, tf.distribute.get_strategy())
-val = stepper.validate(data.epoch_batches(val_files, batch_size), batch_size, 16000)
-np.savez(out, **{v.path: v.numpy() for v in model.trainable_variables})
-print(json.dumps({"val_loss": val.loss}))
-"""
-
-
-def load_in_a_fresh_process(path, data_dir, tmp_path, precision="float32", batch=BATCH, val_frac=VAL_FRAC):
-    out = str(tmp_path / "restored.npz")
-    printed = run_python(LOAD_IN_A_FRESH_PROCESS, path, data_dir, batch, val_frac, precision, out)
-    with np.load(out) as weights:
-        return json.loads(printed.strip().splitlines()[-1])["val_loss"], dict(weights)
 
 
 def train_and_remember(tmp_path, monkeypatch, capsys, config, *extra):
@@ -98,7 +68,7 @@ def test_a_fresh_process_restores_what_training_held(tmp_path, monkeypatch, caps
     # Every weight has its own entry under model/, whatever the architecture.
     assert len(model_keys(path)) == len(memory) == len(build_model(config).trainable_variables)
 
-    val_loss, restored = load_in_a_fresh_process(path, corpus, tmp_path, precision)
+    val_loss, restored = load_in_a_fresh_process(path, corpus, tmp_path, BATCH, VAL_FRAC, precision)
     assert sorted(restored) == sorted(memory)  # by name and count: a missing weight fails here
     for name, value in memory.items():
         np.testing.assert_array_equal(restored[name], value, err_msg=name)
@@ -128,8 +98,8 @@ def test_a_checkpoint_of_the_earlier_layout_restores_exactly(legacy_run, tmp_pat
         str(legacy_run / "run" / "model.ckpt-2"),
         str(legacy_run / "corpus"),
         tmp_path,
-        batch=expected["batch_size"],
-        val_frac=expected["val_frac"],
+        expected["batch_size"],
+        expected["val_frac"],
     )
     with np.load(legacy_run / "weights.npz") as trained:
         trained = {name: trained[name] for name in trained.files if name != "__order__"}
@@ -177,3 +147,59 @@ def test_resume_from_the_earlier_layout_continues_with_its_weights(legacy_run, t
     (new_ckpt,) = checkpoints.checkpoints_in(run_dir)
     assert checkpoints.epoch_of(new_ckpt) == 3
     assert len(model_keys(new_ckpt)) == len(restored) - 1
+
+
+# --- the other ways users reach a checkpoint
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """train.py, in its own process, for 2 epochs: the corpus, the logdir and what it printed."""
+    tmp_path = tmp_path_factory.mktemp("trained")
+    corpus = str(tmp_path / "corpus")
+    write_corpus(corpus, LENGTHS)
+    tiny_config().save(str(tmp_path / "tiny.config.json"))
+    done = run_script("train.py", *common_train_args(tmp_path, corpus), "--num_epochs", 2)
+    return tmp_path, corpus, done.stdout.splitlines()
+
+
+def common_train_args(tmp_path, corpus):
+    return [
+        *("--data_dir", corpus, "--config_file", tmp_path / "tiny.config.json", "--logdir_root", tmp_path / "logdir"),
+        *("--batch_size", BATCH, "--val_frac", VAL_FRAC, "--generate", "False", "--verbose", "False"),
+    ]
+
+
+def tensors(path):
+    reader = tf.train.load_checkpoint(path)
+    return {key: reader.get_tensor(key) for key in model_keys(path)}
+
+
+def test_resume_from_continues_with_the_saved_weights(trained_run):
+    tmp_path, corpus, printed = trained_run
+    (first_run,) = checkpoints.run_dirs(str(tmp_path / "logdir"), "default")
+    ckpt2 = checkpoints.checkpoint_path(first_run, 2)
+    # A learning rate too small to move any weight: epoch 3 must validate exactly as epoch 2 did.
+    args = common_train_args(tmp_path, corpus) + ["--resume_from", ckpt2, "--num_epochs", 3, "--learning_rate", 1e-30]
+    resumed = run_script("train.py", *args).stdout.splitlines()
+    assert f"Resuming from {ckpt2} (epoch 2)" in resumed
+    assert printed_val_loss(resumed, 3) == printed_val_loss(printed, 2)
+    second_run = checkpoints.run_dirs(str(tmp_path / "logdir"), "default")[-1]
+    saved, resaved = tensors(ckpt2), tensors(checkpoints.checkpoint_path(second_run, 3))
+    assert sorted(saved) == sorted(resaved) and len(saved) == len(build_model(tiny_config()).trainable_variables)
+    for key, value in saved.items():
+        np.testing.assert_array_equal(resaved[key], value, err_msg=key)
+
+
+def test_generate_with_the_runs_own_config_file_makes_the_same_audio(trained_run, tmp_path):
+    logdir = trained_run[0] / "logdir"
+    ckpt = checkpoints.checkpoints_in(checkpoints.run_dirs(str(logdir), "default")[0])[-1]
+    own_config = os.path.join(os.path.dirname(ckpt), checkpoints.CONFIG_NAME)
+    outputs = []
+    for extra in ([], ["--config_file", own_config]):
+        out = tmp_path / f"with{len(extra)}" / "g.wav"
+        argv = ["--checkpoint_path", ckpt, "--output_path", out, "--dur", 0.05, "--random_seed", 3, "--plot", "False"]
+        run_script("generate.py", *argv, *extra)
+        (path,) = glob.glob(str(out.parent / "*.wav"))
+        outputs.append(Path(path).read_bytes())
+    assert outputs[0] == outputs[1]
