@@ -1,0 +1,104 @@
+"""Listening, in numbers, to what a user gets: train.py on a steady harmonic tone, then
+generate.py in a fresh process on the checkpoint it saved. Most of the generated audio's
+energy must sit at the tone's harmonics, as tensorflow-wavenet's model test asks of its chord.
+White noise puts about 2 * 10 Hz / f0 (10% at 200 Hz) there."""
+
+import glob
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import RATE, harmonic_tone, run_script, write_wav
+
+from samplernn import checkpoints
+from samplernn.config import ModelConfig
+from samplernn.spectral import harmonic_energy_fraction
+
+pytestmark = pytest.mark.slow
+
+# Small enough to train in well under a minute on 2 cores, big enough to hold a tone's phase.
+CONFIG = ModelConfig(seq_len=64, frame_sizes=(4, 16), dim=32, num_rnn_layers=1, emb_size=8)
+TONE_HZ, OTHER_HZ = 200.0, 250.0  # their first four harmonics do not overlap
+HARMONIC = 0.7  # "most of the energy", with room for the corpus's own noise floor
+
+
+def train_on(tmp_path, pitches, files_per_pitch, seconds, epochs, generate):
+    corpus = tmp_path / "corpus"
+    for f0 in pitches:
+        for i in range(files_per_pitch):
+            write_wav(str(corpus / f"{f0:g}_{i}.wav"), harmonic_tone(f0, int(seconds * RATE), phase=0.7 * i, seed=i))
+    CONFIG.save(str(tmp_path / "tone.config.json"))
+    run_script(
+        "train.py",
+        *("--id", "tone", "--data_dir", corpus, "--config_file", tmp_path / "tone.config.json"),
+        *("--logdir_root", tmp_path / "logdir", "--output_dir", tmp_path / "generated"),
+        *("--num_epochs", epochs, "--batch_size", 4, "--early_stopping_patience", "None", "--verbose", "False"),
+        *("--generate", generate, "--output_file_dur", 1, "--temperature", 1.0, "--plot", "False"),
+    )
+    (run_dir,) = checkpoints.run_dirs(str(tmp_path / "logdir"), "tone")
+    return checkpoints.checkpoints_in(run_dir)[-1]
+
+
+def generate(tmp_path, checkpoint, name, *args):
+    out = tmp_path / "out" / f"{name}.wav"
+    run_script("generate.py", "--checkpoint_path", checkpoint, "--output_path", out, "--plot", "False", *args)
+    return [sf.read(path)[0] for path in sorted(glob.glob(str(out)[:-4] + "_*.wav"))]
+
+
+@pytest.fixture(scope="module")
+def tone(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("tone")
+    return tmp_path, train_on(tmp_path, [TONE_HZ], files_per_pitch=8, seconds=0.5, epochs=3, generate=True)
+
+
+@pytest.fixture(scope="module")
+def two_pitches(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("two_pitches")
+    return tmp_path, train_on(tmp_path, [TONE_HZ, OTHER_HZ], files_per_pitch=4, seconds=1.0, epochs=6, generate=False)
+
+
+def assert_tonal(clip, f0=TONE_HZ):
+    assert len(clip) > 0 and np.std(clip) > 0.05, "silent or stuck"
+    assert harmonic_energy_fraction(clip, RATE, f0) > HARMONIC
+
+
+def test_in_training_generation_plays_the_tone(tone):
+    tmp_path, _ = tone
+    (clip,) = [sf.read(p)[0] for p in glob.glob(str(tmp_path / "generated" / "tone" / "tone_e=3_*.wav"))]
+    assert len(clip) == RATE
+    assert_tonal(clip)
+
+
+def test_generate_py_plays_the_tone_at_temperature_1(tone):
+    tmp_path, checkpoint = tone
+    (clip,) = generate(tmp_path, checkpoint, "warm", "--dur", 1, "--temperature", 1.0, "--random_seed", 1)
+    assert len(clip) == RATE
+    assert_tonal(clip)
+
+
+def test_generate_py_plays_the_tone_in_several_sequences_at_a_low_temperature(tone):
+    tmp_path, checkpoint = tone
+    clips = generate(tmp_path, checkpoint, "cool", "--dur", 1, "--num_seqs", 3, "--temperature", 0.5)
+    assert len(clips) == 3
+    for clip in clips:
+        assert_tonal(clip)
+    assert not np.array_equal(clips[0], clips[1])  # each sequence draws its own samples
+
+
+@pytest.mark.parametrize("seed_hz,other_hz", [(TONE_HZ, OTHER_HZ), (OTHER_HZ, TONE_HZ)])
+def test_a_seeded_run_continues_the_seeds_pitch(two_pitches, seed_hz, other_hz):
+    tmp_path, checkpoint = two_pitches
+    seed = write_wav(str(tmp_path / f"seed_{seed_hz:g}.wav"), harmonic_tone(seed_hz, RATE // 10, seed=99))
+    clips = generate(tmp_path, checkpoint, f"seeded_{seed_hz:g}", "--seed", seed, "--dur", 0.25, "--num_seqs", 2)
+    for clip in clips:
+        # The first 100 ms after the seed; bands as wide as a 100 ms window's resolution.
+        first = clip[: RATE // 10]
+        assert harmonic_energy_fraction(first, RATE, seed_hz, bandwidth=25.0) > HARMONIC
+        assert harmonic_energy_fraction(first, RATE, other_hz, bandwidth=25.0) < 0.2
+
+
+def test_the_measure_tells_noise_from_the_tone():
+    noise = np.random.default_rng(0).normal(size=RATE)
+    assert harmonic_energy_fraction(noise, RATE, TONE_HZ) < 0.15
+    assert harmonic_energy_fraction(harmonic_tone(TONE_HZ, RATE), RATE, TONE_HZ) > 0.95
+    assert harmonic_energy_fraction(harmonic_tone(OTHER_HZ, RATE), RATE, TONE_HZ) < 0.1
