@@ -92,6 +92,11 @@ def checkpoints_in(run_dir):
     return [checkpoint_path(run_dir, e) for e in sorted(epochs)]
 
 
+def all_checkpoints(logdir_root, run_id):
+    """Every complete checkpoint of `run_id`, newest first: the latest run's highest epoch first."""
+    return [path for run_dir in reversed(run_dirs(logdir_root, run_id)) for path in reversed(checkpoints_in(run_dir))]
+
+
 def latest_checkpoint(logdir_root, run_id, exclude_run=None):
     """The highest-epoch checkpoint of the most recent run of `run_id` that saved one, or None."""
     for run_dir in reversed(run_dirs(logdir_root, run_id)):
@@ -129,6 +134,10 @@ def interrupts_deferred():
             raise KeyboardInterrupt
 
 
+class DamagedCheckpoint(UserError):
+    """A checkpoint whose files cannot be read in full: cut short, missing a part, or garbled."""
+
+
 LAYOUT = 2
 _LAYOUT_KEY = "layout/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -152,16 +161,26 @@ class RunCheckpoint:
 
     def save(self, run_dir, epoch, keep=None):
         """Write model.ckpt-<epoch> in `run_dir`, then delete the oldest beyond `keep` (None keeps
-        all). Returns the checkpoint path."""
+        all). Returns the checkpoint path. A failed write (a full disk) leaves nothing of itself
+        behind and is a UserError: the earlier checkpoints stay as they were."""
         final = checkpoint_path(run_dir, epoch)
         staging = os.path.join(run_dir, f".saving-{epoch}")
         with interrupts_deferred():
             shutil.rmtree(staging, ignore_errors=True)
-            written = self._checkpoint.write(os.path.join(staging, os.path.basename(final)))
-            data_files = sorted(glob.glob(glob.escape(written) + ".data-*"))
-            for name in data_files + [written + ".index"]:
-                os.replace(name, os.path.join(run_dir, os.path.basename(name)))
-            shutil.rmtree(staging, ignore_errors=True)
+            try:
+                written = self._checkpoint.write(os.path.join(staging, os.path.basename(final)))
+                data_files = sorted(glob.glob(glob.escape(written) + ".data-*"))
+                for name in data_files + [written + ".index"]:
+                    os.replace(name, os.path.join(run_dir, os.path.basename(name)))
+            except (OSError, tf.errors.OpError) as err:
+                if not exists(final):
+                    for name in glob.glob(glob.escape(final) + ".data-*"):
+                        os.remove(name)
+                raise UserError(
+                    f"cannot save checkpoint {final}: {_first_line(err)}; the earlier checkpoints are intact"
+                ) from None
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
             if keep is not None:
                 for old in checkpoints_in(run_dir)[:-keep]:
                     remove(old)
@@ -172,6 +191,8 @@ class RunCheckpoint:
         beyond this object (the optimizer, when generating) is left unread."""
         if not exists(path):
             raise UserError(f"{what} {path!r} does not exist (expected {path}.index)")
+        if not glob.glob(glob.escape(path) + ".data-*"):
+            raise DamagedCheckpoint(f"{what} {path!r} is damaged: its .data file is missing")
         try:
             reader = tf.train.load_checkpoint(path)
             if reader.has_tensor(_LAYOUT_KEY):
@@ -179,9 +200,15 @@ class RunCheckpoint:
             else:
                 self._restore_legacy(reader, path)
                 log(f"Read {path}, a checkpoint of the earlier layout (weights kept under optimizer/)")
-        except (AssertionError, ValueError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"{what} {path!r} does not match the model config: {first_line}") from None
+        except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as err:
+            raise UserError(f"{what} {path!r} does not match the model config: {_first_line(err)}") from None
+        except IndexError:
+            # What TensorFlow raises for a .data file shorter than its index says.
+            raise DamagedCheckpoint(
+                f"{what} {path!r} is damaged: its .data file is cut short (a full disk or an interrupted copy?)"
+            ) from None
+        except (OSError, tf.errors.OpError) as err:
+            raise DamagedCheckpoint(f"{what} {path!r} is damaged: {_first_line(err)}") from None
 
     def _restore_legacy(self, reader, path):
         """The earlier layout's weights are the optimizer's `_trainable_variables` list, in the
@@ -207,6 +234,11 @@ def _legacy_weight_count(reader):
             return 0
         node = children[name]
     return len(graph.nodes[node].children)
+
+
+def _first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _read_all_matched(checkpoint, path):

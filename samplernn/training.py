@@ -254,27 +254,65 @@ class _Progress:
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
 
 
-def find_resume_checkpoint(settings, config, log):
-    """The checkpoint to resume from, or None; refuses one trained with another model config."""
+def resume_candidates(settings, config, log):
+    """The checkpoints to try resuming from, newest first; none starts from scratch.
+
+    --resume_from names one. Otherwise: every checkpoint of the id, skipping (and saying so)
+    those whose run's config cannot be read. The newest readable config must equal `config`;
+    older runs with another config are not candidates.
+    """
     if not settings.resume:
-        return None
+        return []
     if settings.resume_from:
         path = settings.resume_from
         if not checkpoints.exists(path):
             raise UserError(f"--resume_from {path!r} names no checkpoint (expected {path}.index)")
-    else:
-        path = checkpoints.latest_checkpoint(settings.logdir_root, settings.id)
-        if path is None:
-            log(f"No checkpoint found for id {settings.id!r} under {settings.logdir_root!r}; starting from scratch")
-            return None
-    saved = checkpoints.config_beside(path)
+        _refuse_other_config(path, checkpoints.config_beside(path), config)
+        return [path]
+    candidates = []
+    for path in checkpoints.all_checkpoints(settings.logdir_root, settings.id):
+        try:
+            saved = checkpoints.config_beside(path)
+        except UserError as err:
+            log(f"Warning: skipping checkpoint {path}: {err}")
+            continue
+        if not candidates:
+            _refuse_other_config(path, saved, config)
+        if saved is None or saved == config:
+            candidates.append(path)
+    if not candidates:
+        log(f"No checkpoint found for id {settings.id!r} under {settings.logdir_root!r}; starting from scratch")
+    return candidates
+
+
+def _refuse_other_config(path, saved, config):
     if saved is not None and saved != config:
         changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
         raise UserError(
             f"checkpoint {path!r} was trained with a different model config ({', '.join(changed)} differ); "
             "pass the same --config_file, or --resume False to start afresh"
         )
-    return path
+
+
+def resume(ckpt, candidates, settings, log):
+    """Restore the newest intact candidate; a damaged one is named, left alone, and passed over
+    (unless the user named it with --resume_from). Returns the path restored, or None."""
+    what = "--resume_from" if settings.resume_from else "checkpoint"
+    for path in candidates:
+        try:
+            ckpt.restore(path, what=what, log=log)
+            return path
+        except checkpoints.DamagedCheckpoint as err:
+            if settings.resume_from:
+                raise
+            log(f"Warning: {err}; trying the one before it")
+    if candidates:
+        # A failed read may have set some weights: starting from them would not be from scratch.
+        raise UserError(
+            f"every checkpoint of id {settings.id!r} under {settings.logdir_root!r} is damaged; "
+            "pass --resume False to start afresh"
+        )
+    return None
 
 
 def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None):
@@ -288,7 +326,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     # The user's files first: a mistake there is reported before TensorFlow touches any device.
     files = data.scan_corpus(settings.data_dir, settings.sample_rate, config.seq_len, log=log)
     train_files, val_files = data.split_corpus(files, settings.val_frac, settings.batch_size, log=log)
-    resume_path = find_resume_checkpoint(settings, config, log)
+    candidates = resume_candidates(settings, config, log)
     devices = configure(settings.device, settings.mixed_precision, log=log)
     if settings.batch_size % devices.replicas:
         raise UserError(f"--batch_size {settings.batch_size} must be divisible by the {devices.replicas} devices")
@@ -308,9 +346,9 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         saved_loss=progress.saved_loss,
         bad_epochs=progress.bad_epochs,
     )
-    if resume_path:
-        ckpt.restore(resume_path, what="--resume_from" if settings.resume_from else "checkpoint", log=log)
-        log(f"Resuming from {resume_path} (epoch {int(progress.epoch.numpy())})")
+    resumed = resume(ckpt, candidates, settings, log)
+    if resumed:
+        log(f"Resuming from {resumed} (epoch {int(progress.epoch.numpy())})")
 
     run_dir = checkpoints.new_run_dir(settings.logdir_root, settings.id)
     checkpoints.save_config(run_dir, config)

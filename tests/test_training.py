@@ -499,14 +499,14 @@ def test_a_crash_during_a_save_keeps_the_previous_checkpoint_resumable(corpus, l
         restored["weights"] = [w.numpy() for w in checkpoint.model.weights]
 
     monkeypatch.setattr(os, "replace", crash_on_the_second_index)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(UserError, match="cannot save checkpoint .*No space left"):
         train(settings(corpus, logdir, "crash", num_epochs=3), CONFIG, log=discard, after_checkpoint=snapshot)
     monkeypatch.setattr(os, "replace", real_replace)
 
     (run_dir,) = checkpoints.run_dirs(logdir, "crash")
     names = files_in(run_dir)
     assert "model.ckpt-1.index" in names and "model.ckpt-1.data-00000-of-00001" in names
-    assert "model.ckpt-2.index" not in names
+    assert not [name for name in names if name.startswith(("model.ckpt-2", ".saving"))]
     assert ckpt_epochs(run_dir) == [1]
     ckpt1 = checkpoints.checkpoint_path(run_dir, 1)
     assert checkpoints.latest_checkpoint(logdir, "crash") == ckpt1
@@ -534,7 +534,7 @@ def test_a_crash_inside_the_checkpoint_write_leaves_no_partial_files(tmp_path, m
 
     monkeypatch.setattr(tf.train.Checkpoint, "write", write_half_then_fail)
     value.assign(2.0)
-    with pytest.raises(tf.errors.ResourceExhaustedError):
+    with pytest.raises(UserError, match="disk full"):
         ckpt.save(run_dir, 2)
     assert checkpoints.checkpoints_in(run_dir) == [checkpoints.checkpoint_path(run_dir, 1)]
     assert not [n for n in os.listdir(run_dir) if n.startswith("model.ckpt-2")]
