@@ -243,8 +243,10 @@ def _first_line(err):
 
 def _read_all_matched(checkpoint, path):
     status = checkpoint.read(path)
-    status.assert_existing_objects_matched()
+    # Silences TensorFlow's warnings, one line per object, about what is left unread; a weight
+    # of this model that the file lacks still fails the assertion.
     status.expect_partial()
+    status.assert_existing_objects_matched()
 
 
 def remove(path):

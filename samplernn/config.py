@@ -44,6 +44,11 @@ class ModelConfig:
         """Samples per step of the big-frame tier."""
         return self.frame_sizes[1]
 
+    def keys_differing_from(self, other):
+        """The sorted names of the keys whose values differ between two configs."""
+        theirs = other.to_dict()
+        return sorted(k for k, v in self.to_dict().items() if theirs[k] != v)
+
     def to_dict(self):
         data = dataclasses.asdict(self)
         data["frame_sizes"] = list(self.frame_sizes)

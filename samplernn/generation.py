@@ -193,10 +193,16 @@ def load_generator_model(checkpoint_path, config=None, log=print):
     beside the checkpoint."""
     if not checkpoints.exists(checkpoint_path):
         raise UserError(f"--checkpoint_path {checkpoint_path!r} names no checkpoint (expected {checkpoint_path}.index)")
+    saved = checkpoints.config_beside(checkpoint_path)
     if config is None:
-        config = checkpoints.config_beside(checkpoint_path)
-        if config is None:
+        if saved is None:
             raise UserError(f"no {checkpoints.CONFIG_NAME} beside {checkpoint_path!r}; pass the model's --config_file")
+        config = saved
+    elif saved is not None and saved != config:
+        raise UserError(
+            f"--config_file differs from the {checkpoints.CONFIG_NAME} that {checkpoint_path!r} was trained with "
+            f"({', '.join(config.keys_differing_from(saved))} differ); leave --config_file out to use the run's own"
+        )
     model = build_model(config)
     checkpoints.RunCheckpoint(model).restore(checkpoint_path, what="--checkpoint_path", log=log)
     return model

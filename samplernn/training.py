@@ -287,9 +287,9 @@ def resume_candidates(settings, config, log):
 
 def _refuse_other_config(path, saved, config):
     if saved is not None and saved != config:
-        changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
         raise UserError(
-            f"checkpoint {path!r} was trained with a different model config ({', '.join(changed)} differ); "
+            f"checkpoint {path!r} was trained with a different model config "
+            f"({', '.join(config.keys_differing_from(saved))} differ); "
             "pass the same --config_file, or --resume False to start afresh"
         )
 

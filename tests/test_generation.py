@@ -166,7 +166,14 @@ def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
             lambda a, t: a.__setitem__(a.index("--checkpoint_path") + 1, str(t / "nope" / "model.ckpt-1")),
             "names no checkpoint",
         ),
-        (lambda a, t: a.extend(["--config_file", str(t / "other.config.json")]), "does not match the model config"),
+        (lambda a, t: a.extend(["--config_file", str(t / "other.config.json")]), "(dim differ)"),
+        (
+            lambda a, t: [
+                a.extend(["--config_file", str(t / "other.config.json")]),
+                os.remove(t / "run" / checkpoints.CONFIG_NAME),
+            ],
+            "does not match the model config",
+        ),
         (lambda a, t: a.extend(["--seed", str(t / "missing.wav")]), "does not exist"),
         (lambda a, t: a.extend(["--seed", write_wav(str(t / "short.wav"), periodic(10))]), "fewer than one big frame"),
         (

@@ -22,6 +22,7 @@ import uuid
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import load_in_a_fresh_process
 
 from samplernn import checkpoints, keras_tuning, ray_tuning
 from samplernn.config import ModelConfig
@@ -81,6 +82,16 @@ def train_from_printed_command(output, corpus, logdir_root):
     return saved
 
 
+def assert_best_checkpoint_is_what_was_scored(output, score, best_config, corpus, tmp_path):
+    """The best trial's checkpoint, loaded in a fresh process as generate.py loads it, is the model
+    that earned the score, and best.config.json is its architecture."""
+    (line,) = [x for x in output.splitlines() if x.startswith("Its latest checkpoint: ")]
+    path = line.split(": ", 1)[1]
+    assert checkpoints.config_beside(path) == best_config
+    val_loss, _ = load_in_a_fresh_process(path, corpus, tmp_path, 2, 0.34)
+    assert val_loss == pytest.approx(score, rel=1e-4)
+
+
 def test_keras_tuner_searches_resumes_and_feeds_train_py(corpus, tmp_path, capsys):
     script = load_script("keras_tuner")
     argv = run_args(corpus, tmp_path / "logdir") + ["--max_trials", "3"] + SPACE
@@ -110,6 +121,7 @@ def test_keras_tuner_searches_resumes_and_feeds_train_py(corpus, tmp_path, capsy
     assert "Reloading Tuner" in again and "Running Trial" not in again
     assert again[again.index("[Trial summary]") :] == out[out.index("[Trial summary]") :]
 
+    assert_best_checkpoint_is_what_was_scored(out, float(summary[2].split(": ")[1]), config, corpus, tmp_path)
     train_from_printed_command(out, corpus, tmp_path / "train_logdir")
 
 
@@ -301,6 +313,8 @@ def test_ray_tune_on_a_cluster_feeds_train_py(ray_cluster, corpus, tmp_path):
     results = tmp_path / "logdir" / "ray_tune" / "default"
     config = ModelConfig.load(str(results / "best.config.json"))
     assert config.dim == best["dim"] and config.frame_sizes == (2, 8)
+    score = float(summary[4].split(": ")[1].split()[0])
+    assert_best_checkpoint_is_what_was_scored(out, score, config, corpus, tmp_path)
     train_from_printed_command(out, corpus, tmp_path / "train_logdir")
 
 
