@@ -10,7 +10,7 @@ Ctrl-C is held back meanwhile: an interrupted save leaves every earlier checkpoi
 
 Inside a checkpoint (layout 2): `layout`, the model's weights under `model/`, and in training
 the optimizer under `optimizer/` and the progress counters (`epoch`, `best_loss`, ...).
-Checkpoints of the earlier layout (no `layout` entry, written up to 0.1.x) held most weights
+Checkpoints of the earlier layout (no `layout` entry, written by 0.1.0) held most weights
 only under `optimizer/_trainable_variables/<i>`, in the order of the model's trainable
 variables; `RunCheckpoint.restore` reads both.
 """
