@@ -11,6 +11,7 @@ import keras
 
 from samplernn import checkpoints, cli, search_space, tuning
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 
 
 def _import_keras_tuner():
@@ -119,10 +120,8 @@ def _load_epochs(path):
 
 
 def _save_epochs(path, epochs):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path, "w", encoding="utf-8") as f:
         json.dump(epochs, f, indent=2)
-    os.replace(tmp, path)
 
 
 def trial_summary(trial):

@@ -15,6 +15,7 @@ import shutil
 
 from samplernn import arguments, cli, data, search_space
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 from samplernn.training import TrainSettings, train
 
 # The reference tuners train each trial for 30 epochs unless told otherwise.
@@ -159,7 +160,7 @@ def prepare_results(path, record, resume):
                 "pass another --id, or --resume False to start afresh"
             )
     else:
-        with open(record_file, "w", encoding="utf-8") as f:
+        with atomic_write(record_file, "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2)
             f.write("\n")
 
