@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from samplernn import audio, checkpoints, plotting, quantize
+from samplernn.config import ModelConfig
+from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model, inference_copy
 from samplernn.stepping import TierStep
@@ -308,32 +310,24 @@ def in_training_generator(settings, config, log=print):
     )
 
 
-def generate_files(
-    checkpoint_path,
-    output_path,
-    config=None,
-    dur=3.0,
-    num_seqs=1,
-    sample_rate=16000,
-    temperatures=(0.95,),
-    seed=None,
-    seed_offset=0,
-    random_seed=None,
-    show_progress=True,
-    plot=True,
-):
-    """Everything generate.py does after parsing: load, sample, write. Returns the paths written."""
-    ensure_writable(output_path)
-    model = load_generator_model(checkpoint_path, config)
-    seed_audio = seed_audio_from_file(seed, seed_offset, sample_rate, model.config) if seed else None
-    temperatures = expand_temperatures(temperatures, num_seqs)
+def generate_files(settings):
+    """Everything generate.py does after parsing its GenerateSettings: load, sample, write.
+    Returns the paths written."""
+    ensure_writable(settings.output_path)
+    config = ModelConfig.load(settings.config_file) if settings.config_file else None
+    configure(settings.device)
+    model = load_generator_model(settings.checkpoint_path, config)
+    seed_audio = None
+    if settings.seed:
+        seed_audio = seed_audio_from_file(settings.seed, settings.seed_offset, settings.sample_rate, model.config)
+    temperatures = expand_temperatures(settings.temperature, settings.num_seqs)
     levels = Sampler(model).generate(
-        int(round(dur * sample_rate)),
+        int(round(settings.dur * settings.sample_rate)),
         temperatures,
-        random_seed=random_seed,
+        random_seed=settings.random_seed,
         seed_audio=seed_audio,
-        progress=ProgressLine(sample_rate) if show_progress else None,
+        progress=ProgressLine(settings.sample_rate),
     )
-    paths = output_paths(output_path, checkpoints.epoch_of(checkpoint_path), temperatures)
-    write_outputs(paths, levels, model.config, sample_rate, plot)
+    paths = output_paths(settings.output_path, checkpoints.epoch_of(settings.checkpoint_path), temperatures)
+    write_outputs(paths, levels, model.config, settings.sample_rate, settings.plot)
     return paths

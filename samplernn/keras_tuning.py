@@ -9,7 +9,7 @@ import sys
 
 import keras
 
-from samplernn import checkpoints, cli, search_space, tuning
+from samplernn import checkpoints, search_space, tuning
 from samplernn.errors import UserError
 from samplernn.files import atomic_write
 
@@ -29,19 +29,8 @@ def _import_keras_tuner():
 kt = _import_keras_tuner()
 
 TUNER_NAME = "keras_tuner"
-OBJECTIVES = ("val_loss", "val_accuracy", "loss", "accuracy")
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 EPOCHS_FILE = "epochs.json"
-
-
-def add_arguments(parser):
-    parser.add_argument("--max_trials", type=cli.positive_int, default=10, help="Trials to run at most (default: 10).")
-    parser.add_argument(
-        "--objective",
-        choices=OBJECTIVES,
-        default="val_loss",
-        help="Metric a trial is scored by, its best epoch's value (default: val_loss).",
-    )
 
 
 class ValidPointsOracle(kt.Oracle):

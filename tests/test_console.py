@@ -71,6 +71,31 @@ def test_scripts_answer_version_and_help(command):
     assert "--help" in answer(main, "--help")
 
 
+# What a command loads only once it runs: none of it may slow down --help and --version.
+HEAVY_MODULES = {"tensorflow", "keras", "keras_tuner", "ray", "librosa", "pydub", "matplotlib"}
+
+
+def imported_modules(argv):
+    """Top-level modules `python -X importtime <argv>` imported, after checking it exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout
+    return {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_and_version_do_not_import_tensorflow(command, flag):
+    script, _ = COMMANDS[command]
+    entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"][command]
+    module, function = entry.split(":")
+    console = f"import {module}; {module}.{function}()"
+    for argv in ([script, flag], ["-c", console, flag]):
+        assert not imported_modules(argv) & HEAVY_MODULES, argv
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """A fresh virtual environment with the project `pip install`ed into it (from a copy, so the

@@ -25,7 +25,8 @@ from samplernn.config import ModelConfig
 from samplernn.devices import Devices, configure
 from samplernn.errors import UserError
 from samplernn.model import build_model
-from samplernn.training import TrainSettings, learning_rate_at, train
+from samplernn.settings import TrainSettings
+from samplernn.training import learning_rate_at, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "train.py"
@@ -753,7 +754,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
             training.configure = real_configure
         keras.utils.set_random_seed(0)
         models = []
-        settings = training.TrainSettings(
+        settings = TrainSettings(
             data_dir=corpus, id=name, logdir_root=logdir, num_epochs=1, batch_size=2, val_frac=0.34,
             optimizer="sgd", momentum=0.0, learning_rate=0.01, early_stopping_patience=None, generate=False,
         )
