@@ -215,6 +215,14 @@ def train_parser():
     )
     add_generation_arguments(p, d)
     add_training_arguments(p, d)
+    # The reference kept this flag after --val_frac replaced it, and so do we: its users' commands
+    # keep working (train_main says it has no effect).
+    p.add_argument(
+        "--num_val_batches",
+        type=cli.positive_int,
+        default=None,
+        help="Accepted as in PRiSM SampleRNN, with no effect: --val_frac sets the validation set.",
+    )
     return p
 
 

@@ -31,6 +31,8 @@ def train_main(argv=None):
     """Train a SampleRNN model; the command line is PRiSM SampleRNN's."""
     args = train_parser().parse_args(argv)
     settings = arguments.train_settings(args)
+    if args.num_val_batches is not None:
+        print(f"Note: --num_val_batches has no effect; --val_frac ({settings.val_frac:g}) sets the validation set")
     cli.import_tensorflow_quietly()
     from samplernn import generation
     from samplernn.config import ModelConfig

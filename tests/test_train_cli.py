@@ -155,6 +155,14 @@ def test_good_input_trains_skipping_corrupt_files_and_ignoring_resume_from_witho
     assert "Epoch: 1/1, Loss:" in out
 
 
+def test_num_val_batches_is_accepted_with_a_note_that_it_has_no_effect(script, capsys, config_file, corpus):
+    status, out, err = run_cli(script, capsys, corpus, config_file, "--num_val_batches", "3", "--generate", "False")
+    assert status == 0, err
+    assert out.splitlines()[0] == "Note: --num_val_batches has no effect; --val_frac (0.1) sets the validation set"
+    assert out.count("Note:") == 1
+    assert "Epoch: 1/1, Loss:" in out
+
+
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
