@@ -94,7 +94,7 @@ def add_generation_arguments(parser, defaults):
     add_sample_rate_argument(parser, defaults)
     parser.add_argument(
         "--temperature",
-        type=cli.positive_float,
+        type=cli.positive_float_as_typed,
         nargs="+",
         default=list(defaults.temperature),
         help="Sampling temperature(s) > 0, one per generated sequence; the last repeats "

@@ -51,6 +51,31 @@ def positive_float(text):
     return value
 
 
+class AsTyped(float):
+    """A number that prints as the user typed it: `1.0` stays `1.0` and `1` stays `1`. The
+    reference names generated files by the temperature's text (`--temperature 1.0` gives
+    `..._t=1.0.wav`)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text):
+        value = super().__new__(cls, text)
+        value.text = str(text).strip()
+        return value
+
+    def __str__(self):
+        return self.text
+
+    def __reduce__(self):
+        return (type(self), (self.text,))
+
+
+def positive_float_as_typed(text):
+    """A number > 0 that remembers how it was typed (AsTyped)."""
+    positive_float(text)
+    return AsTyped(text)
+
+
 def _parse(kind, text, what):
     try:
         return kind(text)

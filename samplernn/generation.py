@@ -28,7 +28,9 @@ def expand_temperatures(temperatures, num_seqs):
 
 
 def format_temperature(t):
-    return f"{t:g}"
+    """As the user typed it (cli.AsTyped), as the reference writes it; a float from Python code
+    as Python prints it (`1.0`)."""
+    return str(t)
 
 
 def output_paths(output_path, epoch, temperatures):

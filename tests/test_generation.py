@@ -65,8 +65,12 @@ def test_temperatures_truncate_or_repeat_the_last():
 
 def test_output_names_follow_the_reference():
     assert generation.output_paths("out/x.wav", 12, [0.95]) == ["out/x_e=12_t=0.95.wav"]
-    assert generation.output_paths("out/x.wav", 3, [0.9, 1.0]) == ["out/x_e=3_t=0.9_0.wav", "out/x_e=3_t=1_1.wav"]
+    assert generation.output_paths("out/x.wav", 3, [0.9, 1.0]) == ["out/x_e=3_t=0.9_0.wav", "out/x_e=3_t=1.0_1.wav"]
     assert generation.output_paths("out/x", None, [1.25]) == ["out/x_t=1.25.wav"]
+    # A temperature from the command line keeps the text the user typed.
+    typed = [cli.positive_float_as_typed(t) for t in ("1", "1.0", "0.950")]
+    assert typed == [1.0, 1.0, 0.95]
+    assert generation.output_paths("x.wav", 2, typed) == ["x_e=2_t=1_0.wav", "x_e=2_t=1.0_1.wav", "x_e=2_t=0.950_2.wav"]
 
 
 @pytest.mark.parametrize("rnn_type,skip", [("gru", False), ("lstm", True)])
@@ -157,6 +161,14 @@ def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
         data, rate = sf.read(tmp_path / "gen" / name)
         assert rate == 16000 and data.shape == (round(0.0173 * 16000),)
     assert "Generated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("typed", "name"), [("1.0", "o_e=7_t=1.0.wav"), ("1", "o_e=7_t=1.wav")])
+def test_generate_script_names_files_by_the_temperature_as_typed(tmp_path, typed, name):
+    ckpt, _ = saved_checkpoint(tmp_path, tiny_config(), epoch=7)
+    argv = ["--output_path", str(tmp_path / "gen" / "o.wav"), "--checkpoint_path", ckpt, "--dur", "0.01"]
+    assert cli.run(load_script("generate").main, argv + ["--temperature", typed, "--plot", "False"]) == 0
+    assert os.listdir(tmp_path / "gen") == [name]
 
 
 @pytest.mark.parametrize(

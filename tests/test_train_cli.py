@@ -270,6 +270,9 @@ def test_flag_values_are_parsed_as_the_reference_writes_them():
     assert settings.checkpoint_policy == "Best"
     assert settings.device == 1
     assert settings.temperature == (0.8, 0.95, 1.1)
+    # In-training clips are named by the temperature as typed, as the reference names them.
+    typed = arguments.train_settings(parse("--temperature", "1.0", "1")).temperature
+    assert [str(t) for t in typed] == ["1.0", "1"]
     assert settings.optimizer == "rmsprop"
     # The reference's table gives `All` as the policy default; it means Always.
     assert parse("--checkpoint_policy", "All").checkpoint_policy == "Always"
