@@ -124,7 +124,8 @@ def train_parser():
         "--verbose",
         type=cli.str2bool,
         default=d.verbose,
-        help="True prints each step on a new line, False overwrites it in place (default: %(default)s).",
+        help="True prints each step on a new line, False overwrites it in place on a terminal and prints "
+        "it every few seconds elsewhere (default: %(default)s).",
     )
     p.add_argument(
         "--logdir_root",

@@ -18,6 +18,7 @@ from samplernn.config import ModelConfig
 from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model, inference_copy
+from samplernn.progress import ProgressLine
 from samplernn.stepping import TierStep
 
 
@@ -228,20 +229,19 @@ def write_outputs(paths, levels, config, sample_rate, plot=True):
             plotting.save_spectrogram(path)
 
 
-class ProgressLine:
-    """`Generating: 1.50/3.00 s (0.42x real time)`, rewritten in place on a terminal."""
+class GenerationProgress:
+    """`Generating: 1.50/3.00 s (0.42x real time)` on a progress line (see samplernn.progress)."""
 
-    def __init__(self, sample_rate, stream=None):
+    def __init__(self, sample_rate, line=None):
         self.sample_rate = sample_rate
         self.start = time.perf_counter()
-        self.stream = stream
+        self.line = line or ProgressLine()
 
     def __call__(self, done, total):
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         speed = done / self.sample_rate / elapsed
-        line = f"Generating: {done / self.sample_rate:.2f}/{total / self.sample_rate:.2f} s ({speed:.2f}x real time)"
-        end = "\n" if done >= total else ""
-        print("\r" + line, end=end, flush=True, file=self.stream)
+        text = f"Generating: {done / self.sample_rate:.2f}/{total / self.sample_rate:.2f} s ({speed:.2f}x real time)"
+        self.line.update(text, last=done >= total)
 
 
 def ensure_writable(path):
@@ -328,7 +328,7 @@ def generate_files(settings):
         temperatures,
         random_seed=settings.random_seed,
         seed_audio=seed_audio,
-        progress=ProgressLine(settings.sample_rate),
+        progress=GenerationProgress(settings.sample_rate),
     )
     paths = output_paths(settings.output_path, checkpoints.epoch_of(settings.checkpoint_path), temperatures)
     write_outputs(paths, levels, model.config, settings.sample_rate, settings.plot)

@@ -13,6 +13,7 @@ from samplernn import checkpoints, data, summaries
 from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model
+from samplernn.progress import ProgressLine
 
 # Gradients are clipped to this global norm; the loss is summed over 256-way softmaxes, and
 # early in training single batches of near-silence can otherwise throw the RNNs far off.
@@ -268,6 +269,9 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     summaries.write_config(writer, config, step=result.last_epoch)
     if result.last_epoch >= settings.num_epochs:
         log(f"The checkpoint is at epoch {result.last_epoch}; raise --num_epochs above it to train further")
+    # --verbose False shows the steps on one progress line; a log other than print (the tuners,
+    # tests) gets the epoch lines alone.
+    steps_line = ProgressLine() if not settings.verbose and log is print else None
 
     for epoch in range(int(progress.epoch.numpy()) + 1, settings.num_epochs + 1):
         # --- learning rate for this epoch
@@ -291,16 +295,14 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
             line = step_line(epoch, settings.num_epochs, step, steps, stats, time.perf_counter() - tick)
             if settings.verbose:
                 log(line)
-            elif log is print:
-                # Rewriting a line in place only makes sense on the terminal; other logs
-                # (tuners, tests) get the epoch lines alone.
-                print("\r" + line, end="", flush=True)
+            elif steps_line is not None:
+                steps_line.update(line)
             with writer.as_default(step=optimizer.iterations):
                 tf.summary.scalar("step/loss", stats.loss)
                 tf.summary.scalar("step/accuracy", stats.accuracy)
                 tf.summary.scalar("step/nll_bits", stats.bits)
-        if not settings.verbose and log is print:
-            print(flush=True)
+        if steps_line is not None:
+            steps_line.end()
         # --- validate with dropout off
         val = EpochStats()
         if val_batches:

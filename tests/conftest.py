@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny model config and small wav corpora of a periodic signal."""
 
+import io
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,3 +62,10 @@ def wav_dir(tmp_path):
 
 def discard(_line):
     """A `log` for tests that do not look at the messages."""
+
+
+class Terminal(io.StringIO):
+    """Captured output that says it is a terminal, as a user's stdout is."""
+
+    def isatty(self):
+        return True
