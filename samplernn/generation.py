@@ -232,10 +232,10 @@ def write_outputs(paths, levels, config, sample_rate, plot=True):
 class GenerationProgress:
     """`Generating: 1.50/3.00 s (0.42x real time)` on a progress line (see samplernn.progress)."""
 
-    def __init__(self, sample_rate, line=None):
+    def __init__(self, sample_rate):
         self.sample_rate = sample_rate
         self.start = time.perf_counter()
-        self.line = line or ProgressLine()
+        self.line = ProgressLine()
 
     def __call__(self, done, total):
         elapsed = max(time.perf_counter() - self.start, 1e-9)
