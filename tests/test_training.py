@@ -749,6 +749,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from conftest import tiny_config
     from samplernn import training
     from samplernn.devices import Devices
+    from samplernn.settings import TrainSettings
 
     corpus, logdir = sys.argv[1], sys.argv[2]
     config = tiny_config()
