@@ -3,5 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/setup_venv.sh
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 exec "${SAMPLERNN_VENV:-.venv}/bin/python" -m samplernn.demo "$@"

@@ -5,5 +5,4 @@ cd "$(dirname "$0")"
 bash scripts/setup_venv.sh
 py="${SAMPLERNN_VENV:-.venv}/bin/python"
 "$py" -m ruff check .
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 exec "$py" -m pytest -q "$@"

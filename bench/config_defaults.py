@@ -15,7 +15,8 @@ import time
 from samplernn.chunking import chunk_audio
 from samplernn.config import ModelConfig
 from samplernn.demo_corpus import synthesize_demo_corpus
-from samplernn.training import TrainSettings, train
+from samplernn.settings import TrainSettings
+from samplernn.training import train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -1,20 +1,33 @@
-"""Argument builders shared by the scripts; defaults come from the settings they fill."""
+"""The scripts' parsers and the argument builders they share; defaults come from the settings
+they fill (samplernn.settings). TensorFlow-free, like the settings, so --help answers at once."""
 
 import argparse
 import dataclasses
 
-from samplernn import cli
-from samplernn.devices import parse_device
-from samplernn.training import CHECKPOINT_POLICIES, OPTIMIZERS, TrainSettings
-
-DEFAULT_CONFIG_FILE = "./default.config.json"
+from samplernn import cli, search_space
+from samplernn.settings import (
+    BEST_CONFIG_NAME,
+    CHECKPOINT_POLICIES,
+    DEFAULT_CONFIG_FILE,
+    DEFAULT_TUNING_EPOCHS,
+    OPTIMIZERS,
+    TUNING_OBJECTIVES,
+    GenerateSettings,
+    TrainSettings,
+)
 
 
 def _device(text):
+    """`All` or a GPU index, as --device takes them."""
+    if str(text).strip().lower() == "all":
+        return "All"
     try:
-        return parse_device(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+        index = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected All or a GPU index, got {text!r}") from None
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"expected All or a GPU index >= 0, got {text!r}")
+    return index
 
 
 def _policy(text):
@@ -39,8 +52,8 @@ def add_device_argument(parser):
     parser.add_argument(
         "--device",
         type=_device,
-        default="All",
-        help="GPU to use (index from 0), or All to use every visible GPU (default: All).",
+        default=TrainSettings.device,
+        help=f"GPU to use (index from 0), or All to use every visible GPU (default: {TrainSettings.device}).",
     )
 
 
@@ -66,13 +79,13 @@ def add_training_arguments(parser, defaults, what="training"):
         "--val_frac",
         type=_fraction,
         default=defaults.val_frac,
-        help="Fraction of the files set aside for validation, rounded to whole batches (default: 0.1).",
+        help="Fraction of the files set aside for validation, rounded to whole batches (default: %(default)s).",
     )
     parser.add_argument(
         "--mixed_precision",
         type=cli.str2bool,
         default=defaults.mixed_precision,
-        help="Train in mixed precision: float16 on GPUs, bfloat16 on CPUs (default: False).",
+        help="Train in mixed precision: float16 on GPUs, bfloat16 on CPUs (default: %(default)s).",
     )
 
 
@@ -81,7 +94,7 @@ def add_generation_arguments(parser, defaults):
     add_sample_rate_argument(parser, defaults)
     parser.add_argument(
         "--temperature",
-        type=cli.positive_float,
+        type=cli.positive_float_as_typed,
         nargs="+",
         default=list(defaults.temperature),
         help="Sampling temperature(s) > 0, one per generated sequence; the last repeats "
@@ -92,18 +105,18 @@ def add_generation_arguments(parser, defaults):
         "--seed_offset",
         type=cli.non_negative_int,
         default=defaults.seed_offset,
-        help="Offset into the seed audio, in samples (default: 0).",
+        help="Offset into the seed audio, in samples (default: %(default)s).",
     )
     parser.add_argument(
         "--plot",
         type=cli.str2bool,
         default=defaults.plot,
-        help="Draw a spectrogram beside each generated wav, a PNG of the same name (default: True).",
+        help="Draw a spectrogram beside each generated wav, a PNG of the same name (default: %(default)s).",
     )
 
 
 def train_parser():
-    d = TrainSettings(data_dir="")
+    d = TrainSettings
     p = argparse.ArgumentParser(description="Train a SampleRNN model on a folder of wav files.")
     p.add_argument("--id", default=d.id, help=f"Id of the training session (default: {d.id}).")
     p.add_argument("--data_dir", required=True, help="Directory holding the training wav files (searched recursively).")
@@ -111,7 +124,8 @@ def train_parser():
         "--verbose",
         type=cli.str2bool,
         default=d.verbose,
-        help="True prints each step on a new line, False overwrites it in place (default: True).",
+        help="True prints each step on a new line, False overwrites it in place on a terminal and prints "
+        "it every few seconds elsewhere (default: %(default)s).",
     )
     p.add_argument(
         "--logdir_root",
@@ -141,7 +155,7 @@ def train_parser():
         default=d.batch_size,
         help=f"Files per mini-batch (default: {d.batch_size}).",
     )
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="Optimizer (default: adam).")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="Optimizer (default: %(default)s).")
     p.add_argument(
         "--learning_rate",
         type=cli.positive_float,
@@ -161,13 +175,13 @@ def train_parser():
         "--checkpoint_every",
         type=cli.positive_int,
         default=d.checkpoint_every,
-        help="Save a checkpoint every this many epochs (default: 1).",
+        help="Save a checkpoint every this many epochs (default: %(default)s).",
     )
     p.add_argument(
         "--checkpoint_policy",
         type=_policy,
         default=d.checkpoint_policy,
-        help="Always saves at every interval, Best only when the validation loss improved (default: Always).",
+        help="Always saves at every interval, Best only when the validation loss improved (default: %(default)s).",
     )
     p.add_argument(
         "--max_checkpoints",
@@ -179,14 +193,14 @@ def train_parser():
         "--resume",
         type=cli.str2bool,
         default=d.resume,
-        help="Resume from --resume_from, or else the latest checkpoint of this id (default: True).",
+        help="Resume from --resume_from, or else the latest checkpoint of this id (default: %(default)s).",
     )
     p.add_argument("--resume_from", default=d.resume_from, help="Checkpoint to resume from (.../model.ckpt-<epoch>).")
     p.add_argument(
         "--generate",
         type=cli.str2bool,
         default=d.generate,
-        help="Generate audio after each saved checkpoint (default: True).",
+        help="Generate audio after each saved checkpoint (default: %(default)s).",
     )
     p.add_argument(
         "--max_generate_per_epoch",
@@ -202,11 +216,19 @@ def train_parser():
     )
     add_generation_arguments(p, d)
     add_training_arguments(p, d)
+    # The reference kept this flag after --val_frac replaced it, and so do we: its users' commands
+    # keep working (train_main says it has no effect).
+    p.add_argument(
+        "--num_val_batches",
+        type=cli.positive_int,
+        default=None,
+        help="Accepted as in PRiSM SampleRNN, with no effect: --val_frac sets the validation set.",
+    )
     return p
 
 
 def generate_parser():
-    d = GenerateDefaults()
+    d = GenerateSettings
     p = argparse.ArgumentParser(description="Generate audio from a trained SampleRNN checkpoint.")
     p.add_argument(
         "--output_path",
@@ -218,7 +240,9 @@ def generate_parser():
         required=True,
         help="Checkpoint to generate from, as training prints it (.../model.ckpt-<epoch>).",
     )
-    p.add_argument("--config_file", default=None, help="Model config; by default the one saved beside the checkpoint.")
+    p.add_argument(
+        "--config_file", default=d.config_file, help="Model config; by default the one saved beside the checkpoint."
+    )
     add_device_argument(p)
     p.add_argument(
         "--dur",
@@ -230,34 +254,143 @@ def generate_parser():
         "--num_seqs",
         type=cli.positive_int,
         default=d.num_seqs,
-        help="Number of sequences, generated together in one batch (default: 1).",
+        help="Number of sequences, generated together in one batch (default: %(default)s).",
     )
     add_generation_arguments(p, d)
     p.add_argument(
         "--random_seed",
         type=cli.non_negative_int,
-        default=None,
+        default=d.random_seed,
         help="Seed of the sampler's random numbers; the same seed gives the same files (default: random).",
     )
     return p
 
 
-@dataclasses.dataclass(frozen=True)
-class GenerateDefaults:
-    """generate.py's defaults, the reference's."""
+def add_tuning_run_arguments(parser):
+    """The arguments besides the search space that both tuners take; read with
+    `tuning.base_settings`."""
+    d = TrainSettings
+    p = parser
+    p.add_argument("--data_dir", required=True, help="Directory holding the training wav files (searched recursively).")
+    p.add_argument("--id", default=d.id, help=f"Id of the tuning session; a rerun with it resumes (default: {d.id}).")
+    p.add_argument(
+        "--logdir_root",
+        default=d.logdir_root,
+        help=f"Root of the results; each tuner keeps them in <logdir_root>/<tuner>/<id> (default: {d.logdir_root}).",
+    )
+    p.add_argument(
+        "--num_epochs",
+        type=cli.positive_int,
+        default=DEFAULT_TUNING_EPOCHS,
+        help=f"Epochs each trial trains at most (default: {DEFAULT_TUNING_EPOCHS}).",
+    )
+    add_sample_rate_argument(p, d)
+    add_training_arguments(p, d, what="a trial")
+    p.add_argument(
+        "--verbose",
+        type=cli.str2bool,
+        default=False,
+        help="True prints each training step on a new line, False overwrites it in place (default: %(default)s).",
+    )
+    p.add_argument(
+        "--resume",
+        type=cli.str2bool,
+        default=True,
+        help="True resumes the search of this --id, False deletes its results and starts afresh "
+        "(default: %(default)s).",
+    )
+    p.add_argument(
+        "--best_config_file",
+        default=None,
+        help=f"Where to write the best model config (default: <logdir_root>/<tuner>/<id>/{BEST_CONFIG_NAME}).",
+    )
 
-    dur: float = 3.0
-    num_seqs: int = 1
-    sample_rate: int = 16000
-    temperature: tuple = (0.95,)
-    seed: object = None
-    seed_offset: int = 0
-    plot: bool = True
+
+def keras_tuner_parser():
+    p = argparse.ArgumentParser(
+        description="Search SampleRNN hyperparameters with Keras Tuner; each list-valued flag is a search "
+        "dimension. Prints the best trial and writes its model config for train.py."
+    )
+    add_tuning_run_arguments(p)
+    p.add_argument(
+        "--max_trials", type=cli.positive_int, default=10, help="Trials to run at most (default: %(default)s)."
+    )
+    p.add_argument(
+        "--objective",
+        choices=TUNING_OBJECTIVES,
+        default=TUNING_OBJECTIVES[0],
+        help=f"Metric a trial is scored by, its best epoch's value (default: {TUNING_OBJECTIVES[0]}).",
+    )
+    add_device_argument(p)
+    search_space.add_search_space_arguments(p)
+    return p
+
+
+def _gpus(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs >= 0, got {text!r}")
+    return value
+
+
+def ray_tune_parser():
+    p = argparse.ArgumentParser(
+        description="Search SampleRNN hyperparameters with Ray Tune and an ASHA scheduler; each list-valued "
+        "flag is a search dimension. Prints the best hyperparameters and writes their model config for train.py."
+    )
+    add_tuning_run_arguments(p)
+    p.add_argument(
+        "--num_cpus",
+        type=cli.positive_int,
+        default=None,
+        help="CPUs the search uses, shared among the trials running at once (default: all the Ray runtime has).",
+    )
+    p.add_argument(
+        "--num_gpus",
+        type=_gpus,
+        default=None,
+        help="GPUs the search uses, shared among the trials running at once; a trial may get a fraction "
+        "of one (default: all the Ray runtime has).",
+    )
+    p.add_argument("--num_trials", type=cli.positive_int, default=10, help="Trials to run (default: %(default)s).")
+    p.add_argument(
+        "--max_concurrent_trials",
+        type=cli.positive_int,
+        default=None,
+        help="Trials running at once (default: one per CPU, at most --num_trials).",
+    )
+    p.add_argument(
+        "--grace_period",
+        type=cli.positive_int,
+        default=None,
+        help="Epochs every trial trains before the ASHA scheduler may stop it (default: a quarter of --num_epochs).",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Address of a running Ray cluster to join (host:port of `ray start --head`, or auto); "
+        "default: start a Ray runtime on this machine.",
+    )
+    search_space.add_search_space_arguments(p)
+    return p
+
+
+def _settings(cls, args):
+    """`cls` from the parsed arguments that are its fields."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values["temperature"] = tuple(values["temperature"])
+    return cls(**values)
 
 
 def train_settings(args):
     """TrainSettings from parsed train.py arguments."""
-    fields = {f.name for f in dataclasses.fields(TrainSettings)}
-    values = {k: v for k, v in vars(args).items() if k in fields}
-    values["temperature"] = tuple(values["temperature"])
-    return TrainSettings(**values)
+    return _settings(TrainSettings, args)
+
+
+def generate_settings(args):
+    """GenerateSettings from parsed generate.py arguments."""
+    return _settings(GenerateSettings, args)

@@ -3,7 +3,6 @@ and writing wav files atomically."""
 
 import math
 import os
-import tempfile
 
 import librosa
 import natsort
@@ -11,6 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 
 
 def find_wav_files(data_dir):
@@ -61,16 +61,6 @@ def load_seed_audio(path, sample_rate):
 
 
 def write_wav(path, audio, sample_rate):
-    """Write 16-bit PCM through a temporary file in the same folder, so a crash never leaves
-    a half-written wav under the final name."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix=".tmp-", dir=folder)
-    os.close(fd)
-    try:
-        sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write 16-bit PCM atomically, so a crash never leaves a half-written wav under the final name."""
+    with atomic_write(path) as f:
+        sf.write(f, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")

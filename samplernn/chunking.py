@@ -3,10 +3,10 @@
 import dataclasses
 import os
 import shutil
-import tempfile
 import warnings
 
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 
 # pydub warns whenever it looks for ffmpeg or ffprobe and finds none, yet wav input never
 # needs them; a missing ffmpeg is reported in the error when a file actually fails to decode.
@@ -72,7 +72,7 @@ def chunk_audio(input_file, output_dir, chunk_length_ms=8000, overlap_ms=0, log=
             log(f"chunk {index} ({span}) omitted: silent, peak below {SILENCE_PEAK_DBFS:g} dBFS")
             continue
         path = os.path.join(output_dir, f"chunk_{index}.wav")
-        _write_wav_atomically(chunk, path)
+        _write_wav(chunk, path)
         paths.append(path)
         log(f"chunk {index} ({span}) written to {path}")
     return ChunkReport(written=len(paths), omitted=omitted, paths=paths)
@@ -125,17 +125,9 @@ def _chunk_bounds(total_frames, rate, chunk_length_ms, overlap_ms):
         index += 1
 
 
-def _write_wav_atomically(chunk, path):
-    directory, name = os.path.split(path)
-    fd, temp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+def _write_wav(chunk, path):
     try:
-        with os.fdopen(fd, "wb") as handle:
-            chunk.export(handle, format="wav")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_path, path)
-    except BaseException as err:
-        os.unlink(temp_path)
-        if isinstance(err, OSError):
-            raise UserError(f"cannot write chunk {path}: {err.strerror or err}") from None
-        raise
+        with atomic_write(path) as f:
+            chunk.export(f, format="wav")
+    except OSError as err:
+        raise UserError(f"cannot write chunk {path}: {err.strerror or err}") from None

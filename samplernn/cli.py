@@ -51,6 +51,31 @@ def positive_float(text):
     return value
 
 
+class AsTyped(float):
+    """A number that prints as the user typed it: `1.0` stays `1.0` and `1` stays `1`. The
+    reference names generated files by the temperature's text (`--temperature 1.0` gives
+    `..._t=1.0.wav`)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text):
+        value = super().__new__(cls, text)
+        value.text = str(text).strip()
+        return value
+
+    def __str__(self):
+        return self.text
+
+    def __reduce__(self):
+        return (type(self), (self.text,))
+
+
+def positive_float_as_typed(text):
+    """A number > 0 that remembers how it was typed (AsTyped)."""
+    positive_float(text)
+    return AsTyped(text)
+
+
 def _parse(kind, text, what):
     try:
         return kind(text)
@@ -58,16 +83,27 @@ def _parse(kind, text, what):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
-def import_tensorflow_quietly():
-    """Import TensorFlow with its native start-up notices (oneDNN, CUDA stubs) kept off stderr.
+# Set to 1 to see TensorFlow's own log lines (see import_tensorflow_quietly).
+TF_LOGS_VARIABLE = "SAMPLERNN_TF_LOGS"
 
-    TensorFlow 2.21 prints them before TF_CPP_MIN_LOG_LEVEL takes effect, and they would bury
-    the one line a user mistake gets. Errors still surface as Python exceptions; set
-    TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+
+def import_tensorflow_quietly():
+    """Import TensorFlow with its native log lines kept off stderr, unless the user asks for them.
+
+    On a CPU-only machine TensorFlow 2.21 prints `I0000 ... cudart_stub` lines while it loads,
+    whatever TF_CPP_MIN_LOG_LEVEL says, then `E0000 ... failed call to cuInit` when it lists
+    the devices, and on some CPUs a oneDNN notice. They are harmless, look like errors, and
+    would bury the one line a user mistake gets. So the import runs with stderr on /dev/null,
+    and TF_CPP_MIN_LOG_LEVEL defaults to 3 (fatal errors only) for the rest of the run. Real
+    errors still reach the user as Python exceptions.
+
+    SAMPLERNN_TF_LOGS=1 leaves TensorFlow to log as it would by itself; a TF_CPP_MIN_LOG_LEVEL
+    the user set is kept, and at 0 the start-up lines show too.
     """
-    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+    if "tensorflow" in sys.modules or os.environ.get(TF_LOGS_VARIABLE, "").strip() == "1":
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") == "0":
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     try:

@@ -7,14 +7,15 @@ commands `pip install .` makes both run them, so both take the same arguments:
     keras_tuner.py   samplernn-keras-tuner   keras_tuner_main
     ray_tune.py      samplernn-ray-tune      ray_tune_main
 
-Each main imports what its command needs when it runs, so `samplernn-chunk --help` does not
-wait for TensorFlow, Keras Tuner and Ray to load.
+The parsers come from samplernn.arguments, which does not import TensorFlow, and each main
+imports what its command needs only once its arguments are parsed, so `--help` and `--version`
+answer at once.
 """
 
 import argparse
 import sys
 
-from samplernn import __version__, cli
+from samplernn import __version__, arguments, cli
 
 
 def add_version_argument(parser):
@@ -23,54 +24,36 @@ def add_version_argument(parser):
 
 
 def train_parser():
-    cli.import_tensorflow_quietly()
-    from samplernn import arguments
-
     return add_version_argument(arguments.train_parser())
 
 
 def train_main(argv=None):
     """Train a SampleRNN model; the command line is PRiSM SampleRNN's."""
     args = train_parser().parse_args(argv)
-    from samplernn import arguments, generation
+    settings = arguments.train_settings(args)
+    if args.num_val_batches is not None:
+        print(f"Note: --num_val_batches has no effect; --val_frac ({settings.val_frac:g}) sets the validation set")
+    cli.import_tensorflow_quietly()
+    from samplernn import generation
     from samplernn.config import ModelConfig
     from samplernn.training import train
 
     config = ModelConfig.load(args.config_file)
-    settings = arguments.train_settings(args)
     train(settings, config, after_checkpoint=generation.in_training_generator(settings, config))
     return 0
 
 
 def generate_parser():
-    cli.import_tensorflow_quietly()
-    from samplernn import arguments
-
     return add_version_argument(arguments.generate_parser())
 
 
 def generate_main(argv=None):
     """Generate audio from a trained checkpoint; the command line is PRiSM SampleRNN's."""
-    args = generate_parser().parse_args(argv)
+    settings = arguments.generate_settings(generate_parser().parse_args(argv))
+    cli.import_tensorflow_quietly()
     from samplernn import generation
-    from samplernn.config import ModelConfig
-    from samplernn.devices import configure
 
-    configure(args.device)
-    paths = generation.generate_files(
-        args.checkpoint_path,
-        args.output_path,
-        config=ModelConfig.load(args.config_file) if args.config_file else None,
-        dur=args.dur,
-        num_seqs=args.num_seqs,
-        sample_rate=args.sample_rate,
-        temperatures=args.temperature,
-        seed=args.seed,
-        seed_offset=args.seed_offset,
-        random_seed=args.random_seed,
-        plot=args.plot,
-    )
-    for path in paths:
+    for path in generation.generate_files(settings):
         print(f"Generated {path}")
     return 0
 
@@ -91,13 +74,13 @@ def chunk_parser():
         "--chunk_length",
         type=cli.positive_int,
         default=8000,
-        help="Length of each chunk in ms (default: 8000).",
+        help="Length of each chunk in ms (default: %(default)s).",
     )
     parser.add_argument(
         "--overlap",
         type=cli.non_negative_int,
         default=0,
-        help="Overlap between consecutive chunks in ms, less than --chunk_length (default: 0).",
+        help="Overlap between consecutive chunks in ms, less than --chunk_length (default: %(default)s).",
     )
     return add_version_argument(parser)
 
@@ -113,23 +96,13 @@ def chunk_main(argv=None):
 
 
 def keras_tuner_parser():
-    cli.import_tensorflow_quietly()
-    from samplernn import arguments, keras_tuning, search_space, tuning
-
-    parser = argparse.ArgumentParser(
-        description="Search SampleRNN hyperparameters with Keras Tuner; each list-valued flag is a search "
-        "dimension. Prints the best trial and writes its model config for train.py."
-    )
-    tuning.add_run_arguments(parser)
-    keras_tuning.add_arguments(parser)
-    arguments.add_device_argument(parser)
-    search_space.add_search_space_arguments(parser)
-    return add_version_argument(parser)
+    return add_version_argument(arguments.keras_tuner_parser())
 
 
 def keras_tuner_main(argv=None):
     """Search hyperparameters with Keras Tuner; the command line is PRiSM SampleRNN's."""
     args = keras_tuner_parser().parse_args(argv)
+    cli.import_tensorflow_quietly()
     from samplernn import keras_tuning
 
     keras_tuning.run(args)
@@ -137,22 +110,13 @@ def keras_tuner_main(argv=None):
 
 
 def ray_tune_parser():
-    cli.import_tensorflow_quietly()
-    from samplernn import ray_tuning, search_space, tuning
-
-    parser = argparse.ArgumentParser(
-        description="Search SampleRNN hyperparameters with Ray Tune and an ASHA scheduler; each list-valued "
-        "flag is a search dimension. Prints the best hyperparameters and writes their model config for train.py."
-    )
-    tuning.add_run_arguments(parser)
-    ray_tuning.add_arguments(parser)
-    search_space.add_search_space_arguments(parser)
-    return add_version_argument(parser)
+    return add_version_argument(arguments.ray_tune_parser())
 
 
 def ray_tune_main(argv=None):
     """Search hyperparameters with Ray Tune, here or on a Ray cluster; the command line is PRiSM SampleRNN's."""
     args = ray_tune_parser().parse_args(argv)
+    cli.import_tensorflow_quietly()
     from samplernn import ray_tuning
 
     ray_tuning.run(args)

@@ -6,6 +6,7 @@ import os
 import warnings
 
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 
 RNN_TYPES = ("gru", "lstm")
 Q_TYPES = ("mu-law", "linear")
@@ -94,11 +95,9 @@ class ModelConfig:
 
     def save(self, path):
         """Write atomically, so a crash never leaves a truncated config beside a checkpoint."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_write(path, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f, indent=2)
             f.write("\n")
-        os.replace(tmp, path)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

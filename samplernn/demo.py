@@ -32,9 +32,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    cli.import_tensorflow_quietly()
     from samplernn import generation
     from samplernn.config import ModelConfig
-    from samplernn.training import TrainSettings, train
+    from samplernn.settings import GenerateSettings, TrainSettings
+    from samplernn.training import train
 
     corpus = os.path.join(args.workdir, "demo.wav")
     chunks = os.path.join(args.workdir, "chunks")
@@ -60,14 +62,15 @@ def main(argv=None):
     )
     result = train(settings, config, after_checkpoint=generation.in_training_generator(settings, config))
     print(f"4/4 Generating {args.dur:g} s at three temperatures from {result.checkpoints[-1]}")
-    paths = generation.generate_files(
-        result.checkpoints[-1],
-        os.path.join(args.output_dir, "demo", "final.wav"),
+    final = GenerateSettings(
+        checkpoint_path=result.checkpoints[-1],
+        output_path=os.path.join(args.output_dir, "demo", "final.wav"),
         dur=args.dur,
         num_seqs=3,
-        temperatures=[0.9, 1.0, 1.1],
+        temperature=(0.9, 1.0, 1.1),
         random_seed=0,
     )
+    paths = generation.generate_files(final)
     for path in paths:
         print(f"    {path}")
     print(f"Done. Listen to the files above; TensorBoard: tensorboard --logdir {args.logdir_root}")

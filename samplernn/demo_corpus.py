@@ -1,12 +1,12 @@
 """A small synthetic training corpus: plucked-string melodies, so a demo needs no downloads."""
 
 import os
-import tempfile
 
 import numpy as np
 import soundfile as sf
 
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 
 PENTATONIC_STEPS = (0, 2, 4, 7, 9)
 ROOT_HZ = 110.0
@@ -53,7 +53,10 @@ def synthesize_demo_corpus(path, seconds=180.0, sample_rate=16000, seed=0):
     mix[total - fade :] *= np.linspace(1.0, 0.0, fade)
     mix *= 10 ** (PEAK_DBFS / 20) / np.abs(mix).max()
     samples = np.round(mix * 32767).astype(np.int16)
-    return _write_wav_atomically(os.fspath(path), samples, sample_rate)
+    path = os.fspath(path)
+    with atomic_write(path) as f:
+        sf.write(f, samples, sample_rate, format="WAV", subtype="PCM_16")
+    return path
 
 
 def _pluck(freq, num_samples, sample_rate, rng):
@@ -73,17 +76,3 @@ def _pluck(freq, num_samples, sample_rate, rng):
             STRING_DECAY * 0.5 * (buf[start - period : start] + buf[start - period - 1 : start - 1])
         )
     return buf[1 : 1 + num_samples]
-
-
-def _write_wav_atomically(path, samples, sample_rate):
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            sf.write(handle, samples, sample_rate, format="WAV", subtype="PCM_16")
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
-    return path

@@ -27,19 +27,6 @@ class Devices:
         return self.precision == "mixed_float16"
 
 
-def parse_device(text):
-    """`All` or a GPU index, as --device takes them."""
-    if str(text).lower() == "all":
-        return "All"
-    try:
-        index = int(text)
-    except ValueError:
-        raise ValueError(f"expected All or a GPU index, got {text!r}") from None
-    if index < 0:
-        raise ValueError(f"expected All or a GPU index >= 0, got {text!r}")
-    return index
-
-
 def configure(device="All", mixed_precision=False, log=print):
     """Pin the run to GPU `device` (hiding the others) or use every visible GPU; on a machine
     without GPUs run on the CPU. Mixed precision is float16 on GPUs (tensor cores) and bfloat16

@@ -14,8 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from samplernn import audio, checkpoints, plotting, quantize
+from samplernn.config import ModelConfig
+from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model, inference_copy
+from samplernn.progress import ProgressLine
 from samplernn.stepping import TierStep
 
 
@@ -26,7 +29,9 @@ def expand_temperatures(temperatures, num_seqs):
 
 
 def format_temperature(t):
-    return f"{t:g}"
+    """As the user typed it (cli.AsTyped), as the reference writes it; a float from Python code
+    as Python prints it (`1.0`)."""
+    return str(t)
 
 
 def output_paths(output_path, epoch, temperatures):
@@ -231,20 +236,19 @@ def write_outputs(paths, levels, config, sample_rate, plot=True):
             plotting.save_spectrogram(path)
 
 
-class ProgressLine:
-    """`Generating: 1.50/3.00 s (0.42x real time)`, rewritten in place on a terminal."""
+class GenerationProgress:
+    """`Generating: 1.50/3.00 s (0.42x real time)` on a progress line (see samplernn.progress)."""
 
-    def __init__(self, sample_rate, stream=None):
+    def __init__(self, sample_rate):
         self.sample_rate = sample_rate
         self.start = time.perf_counter()
-        self.stream = stream
+        self.line = ProgressLine()
 
     def __call__(self, done, total):
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         speed = done / self.sample_rate / elapsed
-        line = f"Generating: {done / self.sample_rate:.2f}/{total / self.sample_rate:.2f} s ({speed:.2f}x real time)"
-        end = "\n" if done >= total else ""
-        print("\r" + line, end=end, flush=True, file=self.stream)
+        text = f"Generating: {done / self.sample_rate:.2f}/{total / self.sample_rate:.2f} s ({speed:.2f}x real time)"
+        self.line.update(text, last=done >= total)
 
 
 def ensure_writable(path):
@@ -315,32 +319,24 @@ def in_training_generator(settings, config, log=print):
     )
 
 
-def generate_files(
-    checkpoint_path,
-    output_path,
-    config=None,
-    dur=3.0,
-    num_seqs=1,
-    sample_rate=16000,
-    temperatures=(0.95,),
-    seed=None,
-    seed_offset=0,
-    random_seed=None,
-    show_progress=True,
-    plot=True,
-):
-    """Everything generate.py does after parsing: load, sample, write. Returns the paths written."""
-    ensure_writable(output_path)
-    model = load_generator_model(checkpoint_path, config)
-    seed_audio = seed_audio_from_file(seed, seed_offset, sample_rate, model.config) if seed else None
-    temperatures = expand_temperatures(temperatures, num_seqs)
+def generate_files(settings):
+    """Everything generate.py does after parsing its GenerateSettings: load, sample, write.
+    Returns the paths written."""
+    ensure_writable(settings.output_path)
+    config = ModelConfig.load(settings.config_file) if settings.config_file else None
+    configure(settings.device)
+    model = load_generator_model(settings.checkpoint_path, config)
+    seed_audio = None
+    if settings.seed:
+        seed_audio = seed_audio_from_file(settings.seed, settings.seed_offset, settings.sample_rate, model.config)
+    temperatures = expand_temperatures(settings.temperature, settings.num_seqs)
     levels = Sampler(model).generate(
-        int(round(dur * sample_rate)),
+        int(round(settings.dur * settings.sample_rate)),
         temperatures,
-        random_seed=random_seed,
+        random_seed=settings.random_seed,
         seed_audio=seed_audio,
-        progress=ProgressLine(sample_rate) if show_progress else None,
+        progress=GenerationProgress(settings.sample_rate),
     )
-    paths = output_paths(output_path, checkpoints.epoch_of(checkpoint_path), temperatures)
-    write_outputs(paths, levels, model.config, sample_rate, plot)
+    paths = output_paths(settings.output_path, checkpoints.epoch_of(settings.checkpoint_path), temperatures)
+    write_outputs(paths, levels, model.config, settings.sample_rate, settings.plot)
     return paths

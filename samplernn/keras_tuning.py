@@ -9,8 +9,9 @@ import sys
 
 import keras
 
-from samplernn import checkpoints, cli, search_space, tuning
+from samplernn import checkpoints, search_space, tuning
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 
 
 def _import_keras_tuner():
@@ -28,19 +29,8 @@ def _import_keras_tuner():
 kt = _import_keras_tuner()
 
 TUNER_NAME = "keras_tuner"
-OBJECTIVES = ("val_loss", "val_accuracy", "loss", "accuracy")
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 EPOCHS_FILE = "epochs.json"
-
-
-def add_arguments(parser):
-    parser.add_argument("--max_trials", type=cli.positive_int, default=10, help="Trials to run at most (default: 10).")
-    parser.add_argument(
-        "--objective",
-        choices=OBJECTIVES,
-        default="val_loss",
-        help="Metric a trial is scored by, its best epoch's value (default: val_loss).",
-    )
 
 
 class ValidPointsOracle(kt.Oracle):
@@ -119,10 +109,8 @@ def _load_epochs(path):
 
 
 def _save_epochs(path, epochs):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path, "w", encoding="utf-8") as f:
         json.dump(epochs, f, indent=2)
-    os.replace(tmp, path)
 
 
 def trial_summary(trial):

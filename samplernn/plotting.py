@@ -7,7 +7,6 @@ so drawing works headless, from any thread, and leaves a notebook's own plotting
 
 import io
 import os
-import uuid
 
 import librosa
 import librosa.display
@@ -15,6 +14,8 @@ import numpy as np
 import soundfile as sf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from samplernn.files import atomic_write
 
 # Every picture is FIGSIZE * DPI pixels: 1000 x 400, whatever the clip's length.
 FIGSIZE = (10.0, 4.0)  # inches (width, height)
@@ -71,20 +72,10 @@ def spectrogram_image(wav_path):
 def save_spectrogram(wav_path):
     """Draw the spectrogram of `wav_path` into `png_path(wav_path)` and return that path.
 
-    Written through a temporary file in the same folder and renamed into place, so a crash
-    never leaves a half-written PNG under the final name.
+    Written atomically, so a crash never leaves a half-written PNG under the final name.
     """
     path = png_path(wav_path)
     data = spectrogram_png(wav_path)
-    # A fresh name opened exclusively (not mkstemp, whose files are private to the owner), so
-    # the PNG gets the same permissions as any file the user writes.
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".tmp-{uuid.uuid4().hex}.png")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(data)
     return path

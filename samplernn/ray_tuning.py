@@ -2,7 +2,6 @@
 samplernn.training.train run in a Ray worker, reporting every epoch to an ASHA scheduler and
 handing Ray the checkpoint it just saved, so a restarted trial resumes from it."""
 
-import argparse
 import contextlib
 import json
 import math
@@ -15,7 +14,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import BasicVariantGenerator
 
-from samplernn import checkpoints, cli, search_space, tuning
+from samplernn import checkpoints, search_space, tuning
 from samplernn.errors import UserError
 from samplernn.training import format_duration
 
@@ -26,52 +25,6 @@ SEARCH_SEED = 0
 # Ray takes resource amounts to four decimal places.
 RESOURCE_STEP = 1e-4
 CONNECT_TIMEOUT_SECONDS = 5.0
-
-
-def _gpus(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of GPUs, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of GPUs >= 0, got {text!r}")
-    return value
-
-
-def add_arguments(parser):
-    p = parser
-    p.add_argument(
-        "--num_cpus",
-        type=cli.positive_int,
-        default=None,
-        help="CPUs the search uses, shared among the trials running at once (default: all the Ray runtime has).",
-    )
-    p.add_argument(
-        "--num_gpus",
-        type=_gpus,
-        default=None,
-        help="GPUs the search uses, shared among the trials running at once; a trial may get a fraction "
-        "of one (default: all the Ray runtime has).",
-    )
-    p.add_argument("--num_trials", type=cli.positive_int, default=10, help="Trials to run (default: 10).")
-    p.add_argument(
-        "--max_concurrent_trials",
-        type=cli.positive_int,
-        default=None,
-        help="Trials running at once (default: one per CPU, at most --num_trials).",
-    )
-    p.add_argument(
-        "--grace_period",
-        type=cli.positive_int,
-        default=None,
-        help="Epochs every trial trains before the ASHA scheduler may stop it (default: a quarter of --num_epochs).",
-    )
-    p.add_argument(
-        "--address",
-        default=None,
-        help="Address of a running Ray cluster to join (host:port of `ray start --head`, or auto); "
-        "default: start a Ray runtime on this machine.",
-    )
 
 
 def plan_resources(available, num_cpus, num_gpus, num_trials, max_concurrent):

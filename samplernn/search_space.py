@@ -14,7 +14,7 @@ import itertools
 from samplernn import cli
 from samplernn.config import ModelConfig
 from samplernn.errors import UserError
-from samplernn.training import TrainSettings
+from samplernn.settings import TrainSettings
 
 # Enumerating the space costs about 10 µs a combination; past this many, a search samples so
 # small a fraction that the lists should be shorter.

@@ -1,4 +1,5 @@
-"""Training: settings, the compiled train and validation steps, and the epoch loop."""
+"""Training: the compiled train and validation steps, and the epoch loop (its settings are
+samplernn.settings.TrainSettings)."""
 
 import dataclasses
 import math
@@ -12,60 +13,13 @@ from samplernn import checkpoints, data, summaries
 from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model
+from samplernn.progress import ProgressLine
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-CHECKPOINT_POLICIES = ("Always", "Best")
 # Gradients are clipped to this global norm; the loss is summed over 256-way softmaxes, and
 # early in training single batches of near-silence can otherwise throw the RNNs far off.
 CLIP_NORM = 1.0
 # The reference decays the learning rate by this factor every epoch after the given one.
 LR_DECAY_PER_EPOCH = math.exp(-0.1)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    """Everything train.py takes besides the model config; the defaults are the reference's."""
-
-    data_dir: str
-    id: str = "default"
-    verbose: bool = True
-    logdir_root: str = "./logdir"
-    output_dir: str = "./generated"
-    device: object = "All"
-    num_epochs: int = 100
-    batch_size: int = 64
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    reduce_learning_rate_after: object = None
-    momentum: float = 0.9
-    checkpoint_every: int = 1
-    checkpoint_policy: str = "Always"
-    max_checkpoints: object = 5
-    resume: bool = True
-    resume_from: object = None
-    early_stopping_patience: object = 3
-    generate: bool = True
-    max_generate_per_epoch: int = 1
-    sample_rate: int = 16000
-    output_file_dur: float = 3.0
-    temperature: tuple = (0.95,)
-    seed: object = None
-    seed_offset: int = 0
-    val_frac: float = 0.1
-    mixed_precision: bool = False
-    plot: bool = True
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.checkpoint_policy not in CHECKPOINT_POLICIES:
-            raise UserError(f"--checkpoint_policy must be Always or Best, got {self.checkpoint_policy!r}")
-        if not 0.0 <= self.val_frac < 1.0:
-            raise UserError(f"--val_frac must be in [0, 1), got {self.val_frac}")
-        if self.max_checkpoints is not None and self.max_checkpoints < 1:
-            raise UserError(f"--max_checkpoints must be at least 1 or None, got {self.max_checkpoints}")
-        if self.sample_rate < 1:
-            raise UserError(f"--sample_rate must be positive, got {self.sample_rate}")
 
 
 @dataclasses.dataclass
@@ -363,6 +317,9 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     summaries.write_config(writer, config, step=result.last_epoch)
     if result.last_epoch >= settings.num_epochs:
         log(f"The checkpoint is at epoch {result.last_epoch}; raise --num_epochs above it to train further")
+    # --verbose False shows the steps on one progress line; a log other than print (the tuners,
+    # tests) gets the epoch lines alone.
+    steps_line = ProgressLine() if not settings.verbose and log is print else None
 
     for epoch in range(int(progress.epoch.numpy()) + 1, settings.num_epochs + 1):
         # --- learning rate for this epoch
@@ -386,16 +343,14 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
             line = step_line(epoch, settings.num_epochs, step, steps, stats, time.perf_counter() - tick)
             if settings.verbose:
                 log(line)
-            elif log is print:
-                # Rewriting a line in place only makes sense on the terminal; other logs
-                # (tuners, tests) get the epoch lines alone.
-                print("\r" + line, end="", flush=True)
+            elif steps_line is not None:
+                steps_line.update(line)
             with writer.as_default(step=optimizer.iterations):
                 tf.summary.scalar("step/loss", stats.loss)
                 tf.summary.scalar("step/accuracy", stats.accuracy)
                 tf.summary.scalar("step/nll_bits", stats.bits)
-        if not settings.verbose and log is print:
-            print(flush=True)
+        if steps_line is not None:
+            steps_line.end()
         # --- validate with dropout off
         val = stepper.validate(val_batches, settings.batch_size, settings.sample_rate)
         log(epoch_line(epoch, settings.num_epochs, stats, val, steps, time.perf_counter() - start))

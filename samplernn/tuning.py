@@ -1,4 +1,4 @@
-"""What keras_tuner.py and ray_tune.py share: their run arguments, the search space checked
+"""What keras_tuner.py and ray_tune.py share: the search space checked
 against the corpus, one trial trained by samplernn.training.train, and the best point written
 as a config train.py takes.
 
@@ -13,55 +13,16 @@ import os
 import shlex
 import shutil
 
-from samplernn import arguments, cli, data, search_space
+from samplernn import data, search_space
 from samplernn.errors import UserError
-from samplernn.training import TrainSettings, train
+from samplernn.files import atomic_write
+from samplernn.settings import BEST_CONFIG_NAME, TrainSettings
+from samplernn.training import train
 
-# The reference tuners train each trial for 30 epochs unless told otherwise.
-DEFAULT_TUNING_EPOCHS = 30
-BEST_CONFIG_NAME = "best.config.json"
 SEARCH_RECORD_NAME = "search.json"
 
 
-def add_run_arguments(parser):
-    """The arguments besides the search space that both tuners take; read with `base_settings`."""
-    d = TrainSettings(data_dir="")
-    p = parser
-    p.add_argument("--data_dir", required=True, help="Directory holding the training wav files (searched recursively).")
-    p.add_argument("--id", default=d.id, help=f"Id of the tuning session; a rerun with it resumes (default: {d.id}).")
-    p.add_argument(
-        "--logdir_root",
-        default=d.logdir_root,
-        help=f"Root of the results; each tuner keeps them in <logdir_root>/<tuner>/<id> (default: {d.logdir_root}).",
-    )
-    p.add_argument(
-        "--num_epochs",
-        type=cli.positive_int,
-        default=DEFAULT_TUNING_EPOCHS,
-        help=f"Epochs each trial trains at most (default: {DEFAULT_TUNING_EPOCHS}).",
-    )
-    arguments.add_sample_rate_argument(p, d)
-    arguments.add_training_arguments(p, d, what="a trial")
-    p.add_argument(
-        "--verbose",
-        type=cli.str2bool,
-        default=False,
-        help="True prints each training step on a new line, False overwrites it in place (default: False).",
-    )
-    p.add_argument(
-        "--resume",
-        type=cli.str2bool,
-        default=True,
-        help="True resumes the search of this --id, False deletes its results and starts afresh (default: True).",
-    )
-    p.add_argument(
-        "--best_config_file",
-        default=None,
-        help=f"Where to write the best model config (default: <logdir_root>/<tuner>/<id>/{BEST_CONFIG_NAME}).",
-    )
-
-
-def base_settings(args, device="All"):
+def base_settings(args, device=TrainSettings.device):
     """TrainSettings every trial starts from; a trial's point overrides the searched fields."""
     return TrainSettings(
         data_dir=os.path.abspath(args.data_dir),
@@ -159,7 +120,7 @@ def prepare_results(path, record, resume):
                 "pass another --id, or --resume False to start afresh"
             )
     else:
-        with open(record_file, "w", encoding="utf-8") as f:
+        with atomic_write(record_file, "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2)
             f.write("\n")
 

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny model config and small wav corpora of a periodic signal."""
 
+import io
 import json
 import os
 import subprocess
@@ -132,3 +133,10 @@ def load_in_a_fresh_process(path, data_dir, tmp_path, batch, val_frac, precision
     printed = run_python(LOAD_IN_A_FRESH_PROCESS, path, data_dir, batch, val_frac, precision, out)
     with np.load(out) as weights:
         return json.loads(printed.strip().splitlines()[-1])["val_loss"], dict(weights)
+
+
+class Terminal(io.StringIO):
+    """Captured output that says it is a terminal, as a user's stdout is."""
+
+    def isatty(self):
+        return True

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import samplernn
-from samplernn import commands
+from samplernn import cli, commands
 
 tomllib = pytest.importorskip("tomllib")
 
@@ -69,6 +69,67 @@ def test_scripts_answer_version_and_help(command):
     script, main = COMMANDS[command]
     assert answer(load_script(script).main, "--version").split()[-1] == samplernn.__version__
     assert "--help" in answer(main, "--help")
+
+
+# What a command loads only once it runs: none of it may slow down --help and --version.
+HEAVY_MODULES = {"tensorflow", "keras", "keras_tuner", "ray", "librosa", "pydub", "matplotlib"}
+
+
+def imported_modules(argv):
+    """Top-level modules `python -X importtime <argv>` imported, after checking it exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout
+    return {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_and_version_do_not_import_tensorflow(command, flag):
+    script, _ = COMMANDS[command]
+    entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"][command]
+    module, function = entry.split(":")
+    console = f"import {module}; {module}.{function}()"
+    for argv in ([script, flag], ["-c", console, flag]):
+        assert not imported_modules(argv) & HEAVY_MODULES, argv
+
+
+# absl's log line format, which TensorFlow's C++ code writes: `E0000 00:00:1700000000.1 123 file.cc:52] ...`.
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ", re.MULTILINE)
+
+
+def run_as_user(argv, **env_changes):
+    """A script run as a user starts it, with no TensorFlow log settings of the test session's."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", cli.TF_LOGS_VARIABLE)}
+    env.update(env_changes)
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_tensorflows_own_log_lines_show_only_when_asked(tmp_path):
+    # Both load TensorFlow before failing; generate.py also lists the devices (cuInit).
+    missing_data = ["train.py", "--data_dir", str(tmp_path / "no-such-dir")]
+    missing_checkpoint = ["generate.py", "--output_path", str(tmp_path / "o.wav")]
+    missing_checkpoint += ["--checkpoint_path", str(tmp_path / "run" / "model.ckpt-1")]
+    for argv in (missing_data, missing_checkpoint):
+        quiet = run_as_user(argv)
+        assert quiet.returncode == 2
+        assert quiet.stderr.startswith(f"{argv[0]}: error: ") and quiet.stderr.count("\n") == 1, quiet.stderr
+    asked = run_as_user(missing_checkpoint, SAMPLERNN_TF_LOGS="1")
+    assert asked.returncode == 2 and asked.stderr.endswith(quiet.stderr)
+    if shutil.which("nvidia-smi") is None:
+        # Without CUDA, TensorFlow always says it found none.
+        assert TF_LOG_LINE.search(asked.stderr), asked.stderr
+
+
+def test_a_python_error_after_the_quiet_import_still_shows():
+    code = "from samplernn import cli; cli.import_tensorflow_quietly(); import tensorflow as tf; "
+    code += "tf.reshape(tf.zeros(3), (2,))"
+    done = run_as_user(["-c", code])
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "InvalidArgumentError" in done.stderr
+    assert not TF_LOG_LINE.search(done.stderr), done.stderr
 
 
 @pytest.fixture(scope="module")

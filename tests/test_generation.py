@@ -1,16 +1,18 @@
 """Generation: naming, temperatures, the compiled loop against the training forward pass,
 seeding, reproducibility, generate.py's files and errors, and in-training generation."""
 
+import contextlib
 import importlib.util
+import io
 import os
 
 import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
-from conftest import periodic, tiny_config, write_wav
+from conftest import Terminal, periodic, tiny_config, write_wav
 
-from samplernn import checkpoints, cli, generation, quantize
+from samplernn import checkpoints, cli, generation, progress, quantize
 from samplernn.model import build_model, inference_copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,8 +67,12 @@ def test_temperatures_truncate_or_repeat_the_last():
 
 def test_output_names_follow_the_reference():
     assert generation.output_paths("out/x.wav", 12, [0.95]) == ["out/x_e=12_t=0.95.wav"]
-    assert generation.output_paths("out/x.wav", 3, [0.9, 1.0]) == ["out/x_e=3_t=0.9_0.wav", "out/x_e=3_t=1_1.wav"]
+    assert generation.output_paths("out/x.wav", 3, [0.9, 1.0]) == ["out/x_e=3_t=0.9_0.wav", "out/x_e=3_t=1.0_1.wav"]
     assert generation.output_paths("out/x", None, [1.25]) == ["out/x_t=1.25.wav"]
+    # A temperature from the command line keeps the text the user typed.
+    typed = [cli.positive_float_as_typed(t) for t in ("1", "1.0", "0.950")]
+    assert typed == [1.0, 1.0, 0.95]
+    assert generation.output_paths("x.wav", 2, typed) == ["x_e=2_t=1_0.wav", "x_e=2_t=1.0_1.wav", "x_e=2_t=0.950_2.wav"]
 
 
 @pytest.mark.parametrize("rnn_type,skip", [("gru", False), ("lstm", True)])
@@ -157,6 +163,33 @@ def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
         data, rate = sf.read(tmp_path / "gen" / name)
         assert rate == 16000 and data.shape == (round(0.0173 * 16000),)
     assert "Generated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("typed", "name"), [("1.0", "o_e=7_t=1.0.wav"), ("1", "o_e=7_t=1.wav")])
+def test_generate_script_names_files_by_the_temperature_as_typed(tmp_path, typed, name):
+    ckpt, _ = saved_checkpoint(tmp_path, tiny_config(), epoch=7)
+    argv = ["--output_path", str(tmp_path / "gen" / "o.wav"), "--checkpoint_path", ckpt, "--dur", "0.01"]
+    assert cli.run(load_script("generate").main, argv + ["--temperature", typed, "--plot", "False"]) == 0
+    assert os.listdir(tmp_path / "gen") == [name]
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_generate_progress_is_rewritten_on_a_terminal_and_whole_lines_in_a_log(tmp_path, monkeypatch, terminal):
+    monkeypatch.setattr(progress, "clock", lambda: 0.0)  # no time passes: a log gets the first and last line
+    ckpt, _ = saved_checkpoint(tmp_path, tiny_config())
+    argv = ["--output_path", str(tmp_path / "o.wav"), "--checkpoint_path", ckpt, "--dur", "2.5", "--plot", "False"]
+    out = Terminal() if terminal else io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert load_script("generate").main(argv) == 0
+    shown = [line for line in out.getvalue().split("\n") if "Generating:" in line]
+    # One update per second of audio generated.
+    if terminal:
+        assert len(shown) == 1
+        pieces = [piece.split(" (")[0] for piece in shown[0].split("\r")]
+        assert pieces == ["", "Generating: 1.00/2.50 s", "Generating: 2.00/2.50 s", "Generating: 2.50/2.50 s"]
+    else:
+        assert "\r" not in out.getvalue()
+        assert [line.split(" (")[0] for line in shown] == ["Generating: 1.00/2.50 s", "Generating: 2.50/2.50 s"]
 
 
 @pytest.mark.parametrize(

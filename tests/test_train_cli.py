@@ -155,6 +155,14 @@ def test_good_input_trains_skipping_corrupt_files_and_ignoring_resume_from_witho
     assert "Epoch: 1/1, Loss:" in out
 
 
+def test_num_val_batches_is_accepted_with_a_note_that_it_has_no_effect(script, capsys, config_file, corpus):
+    status, out, err = run_cli(script, capsys, corpus, config_file, "--num_val_batches", "3", "--generate", "False")
+    assert status == 0, err
+    assert out.splitlines()[0] == "Note: --num_val_batches has no effect; --val_frac (0.1) sets the validation set"
+    assert out.count("Note:") == 1
+    assert "Epoch: 1/1, Loss:" in out
+
+
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
@@ -262,6 +270,9 @@ def test_flag_values_are_parsed_as_the_reference_writes_them():
     assert settings.checkpoint_policy == "Best"
     assert settings.device == 1
     assert settings.temperature == (0.8, 0.95, 1.1)
+    # In-training clips are named by the temperature as typed, as the reference names them.
+    typed = arguments.train_settings(parse("--temperature", "1.0", "1")).temperature
+    assert [str(t) for t in typed] == ["1.0", "1"]
     assert settings.optimizer == "rmsprop"
     # The reference's table gives `All` as the policy default; it means Always.
     assert parse("--checkpoint_policy", "All").checkpoint_policy == "Always"

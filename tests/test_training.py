@@ -18,14 +18,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import discard, tiny_config, write_corpus
+from conftest import Terminal, discard, tiny_config, write_corpus
 
-from samplernn import checkpoints, data, training
+from samplernn import checkpoints, data, progress, training
 from samplernn.config import ModelConfig
 from samplernn.devices import Devices, configure
 from samplernn.errors import UserError
 from samplernn.model import build_model
-from samplernn.training import TrainSettings, learning_rate_at, train
+from samplernn.settings import TrainSettings
+from samplernn.training import learning_rate_at, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "train.py"
@@ -631,7 +632,7 @@ def quiet_bf16(resumed, corpus, logdir, tmp_path_factory):
         raise AssertionError("--resume False must not restore anything")
 
     keras.utils.set_random_seed(0)
-    out = io.StringIO()
+    out = Terminal()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
         mp.setattr(checkpoints.RunCheckpoint, "restore", no_restore)
         assert load_script().main(argv) == 0
@@ -666,6 +667,25 @@ def test_verbose_false_overwrites_the_step_line_in_place(quiet_bf16):
     assert [int(STEP_RE.match(p).group(3)) for p in pieces[1:]] == list(range(1, len(pieces)))
     # The epoch line follows on its own line.
     assert EPOCH_RE.match(lines[lines.index(step_lines[0]) + 1])
+
+
+def test_verbose_false_prints_whole_lines_every_few_seconds_when_stdout_is_not_a_terminal(
+    corpus, logdir, tmp_path, monkeypatch
+):
+    # A clock that moves 2 s per look: with lines at least 5 s apart, every third step is shown.
+    ticks = iter(range(0, 10**6, 2))
+    monkeypatch.setattr(progress, "clock", lambda: next(ticks))
+    config_file = str(tmp_path / "tiny.config.json")
+    CONFIG.save(config_file)
+    argv = ["--id", "log", "--data_dir", corpus, "--logdir_root", logdir, "--config_file", config_file]
+    argv += ["--num_epochs", "1", "--batch_size", "2", "--val_frac", "0", "--verbose", "False", "--generate", "False"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert load_script().main(argv) == 0
+    assert "\r" not in out.getvalue()
+    steps = [STEP_RE.match(line) for line in out.getvalue().splitlines() if "Step:" in line]
+    assert all(steps) and len(steps) > 3
+    assert [int(m.group(3)) for m in steps] == list(range(1, 3 * len(steps), 3))
 
 
 def test_float16_with_loss_scaling_trains_and_its_checkpoint_resumes_in_float32(corpus, logdir, monkeypatch):
@@ -729,6 +749,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from conftest import tiny_config
     from samplernn import training
     from samplernn.devices import Devices
+    from samplernn.settings import TrainSettings
 
     corpus, logdir = sys.argv[1], sys.argv[2]
     config = tiny_config()
@@ -753,7 +774,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
             training.configure = real_configure
         keras.utils.set_random_seed(0)
         models = []
-        settings = training.TrainSettings(
+        settings = TrainSettings(
             data_dir=corpus, id=name, logdir_root=logdir, num_epochs=1, batch_size=2, val_frac=0.34,
             optimizer="sgd", momentum=0.0, learning_rate=0.01, early_stopping_patience=None, generate=False,
         )
