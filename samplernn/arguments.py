@@ -10,6 +10,7 @@ from samplernn.settings import (
     CHECKPOINT_POLICIES,
     DEFAULT_CONFIG_FILE,
     DEFAULT_TUNING_EPOCHS,
+    FALLBACK_SAMPLE_RATE,
     OPTIMIZERS,
     TUNING_OBJECTIVES,
     GenerateSettings,
@@ -58,11 +59,15 @@ def add_device_argument(parser):
 
 
 def add_sample_rate_argument(parser, defaults):
+    if defaults.sample_rate is None:
+        told = f"the rate the model was trained at, which its run records; {FALLBACK_SAMPLE_RATE} if it did not"
+    else:
+        told = str(defaults.sample_rate)
     parser.add_argument(
         "--sample_rate",
         type=cli.positive_int,
         default=defaults.sample_rate,
-        help=f"Sample rate the audio is loaded and generated at (default: {defaults.sample_rate}).",
+        help=f"Sample rate the audio is loaded and generated at (default: {told}).",
     )
 
 

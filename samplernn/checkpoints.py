@@ -2,6 +2,7 @@
 
     <logdir_root>/<id>/<DD.MM.YYYY_HH.MM.SS>/           one run
         model.config.json                              the model config the run trained
+        run.json                                       the sample rate it trained at
         model.ckpt-<epoch>.index, .data-00000-of-00001 TensorFlow checkpoint files
         events.out.tfevents.*                          TensorBoard logs
 
@@ -18,6 +19,7 @@ variables; `RunCheckpoint.restore` reads both.
 import contextlib
 import datetime
 import glob
+import json
 import os
 import re
 import shutil
@@ -29,8 +31,10 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from samplernn.config import ModelConfig
 from samplernn.errors import UserError
+from samplernn.files import atomic_write
 
 CONFIG_NAME = "model.config.json"
+RUN_INFO_NAME = "run.json"
 PREFIX = "model.ckpt"
 RUN_DIR_FORMAT = "%d.%m.%Y_%H.%M.%S"
 _CKPT_RE = re.compile(r"^model\.ckpt-(\d+)\.index$")
@@ -116,6 +120,27 @@ def config_beside(path):
 
 def save_config(run_dir, config):
     config.save(os.path.join(run_dir, CONFIG_NAME))
+
+
+def save_run_info(run_dir, sample_rate):
+    """Record beside the checkpoints what they need besides the model config to sound right."""
+    with atomic_write(os.path.join(run_dir, RUN_INFO_NAME), "w", encoding="utf-8") as f:
+        json.dump({"sample_rate": sample_rate}, f, indent=2)
+
+
+def sample_rate_beside(path):
+    """The sample rate a checkpoint's run trained at, or None for a run that did not record it."""
+    info = os.path.join(os.path.dirname(os.path.abspath(path)), RUN_INFO_NAME)
+    if not os.path.isfile(info):
+        return None
+    try:
+        with open(info, encoding="utf-8") as f:
+            rate = json.load(f)["sample_rate"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{info!r} cannot be read ({type(err).__name__}: {err})") from None
+    if not isinstance(rate, int) or rate < 1:
+        raise UserError(f"{info!r}: sample_rate must be a positive integer, got {rate!r}")
+    return rate
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model, inference_copy
 from samplernn.progress import ProgressLine
+from samplernn.settings import FALLBACK_SAMPLE_RATE
 from samplernn.stepping import TierStep
 
 
@@ -319,24 +320,39 @@ def in_training_generator(settings, config, log=print):
     )
 
 
-def generate_files(settings):
+def generate_files(settings, log=print):
     """Everything generate.py does after parsing its GenerateSettings: load, sample, write.
     Returns the paths written."""
     ensure_writable(settings.output_path)
     config = ModelConfig.load(settings.config_file) if settings.config_file else None
     configure(settings.device)
-    model = load_generator_model(settings.checkpoint_path, config)
+    model = load_generator_model(settings.checkpoint_path, config, log)
+    rate = generation_sample_rate(settings, log)
     seed_audio = None
     if settings.seed:
-        seed_audio = seed_audio_from_file(settings.seed, settings.seed_offset, settings.sample_rate, model.config)
+        seed_audio = seed_audio_from_file(settings.seed, settings.seed_offset, rate, model.config)
     temperatures = expand_temperatures(settings.temperature, settings.num_seqs)
     levels = Sampler(model).generate(
-        int(round(settings.dur * settings.sample_rate)),
+        int(round(settings.dur * rate)),
         temperatures,
         random_seed=settings.random_seed,
         seed_audio=seed_audio,
-        progress=GenerationProgress(settings.sample_rate),
+        progress=GenerationProgress(rate),
     )
     paths = output_paths(settings.output_path, checkpoints.epoch_of(settings.checkpoint_path), temperatures)
-    write_outputs(paths, levels, model.config, settings.sample_rate, settings.plot)
+    write_outputs(paths, levels, model.config, rate, settings.plot)
     return paths
+
+
+def generation_sample_rate(settings, log=print):
+    """--sample_rate, else the rate the checkpoint's run trained at, else 16000 (a run before
+    0.2.0 did not record it). Another rate than the trained one shifts pitch and tempo."""
+    trained = checkpoints.sample_rate_beside(settings.checkpoint_path)
+    if settings.sample_rate is None:
+        return trained or FALLBACK_SAMPLE_RATE
+    if trained is not None and settings.sample_rate != trained:
+        log(
+            f"Warning: the model was trained at {trained} Hz; at --sample_rate {settings.sample_rate} its audio "
+            f"plays {settings.sample_rate / trained:.3g} times as fast and high"
+        )
+    return settings.sample_rate

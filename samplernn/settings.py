@@ -17,20 +17,24 @@ TUNING_OBJECTIVES = ("val_loss", "val_accuracy", "loss", "accuracy")
 BEST_CONFIG_NAME = "best.config.json"
 
 
+# The rate of a run that did not record one (runs before 0.2.0, the reference's): its default.
+FALLBACK_SAMPLE_RATE = 16000
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SharedSettings:
     """What train.py and generate.py share: the devices, and how clips are generated (train.py
     generates after each checkpoint)."""
 
     device: object = "All"  # a GPU index, or "All"
-    sample_rate: int = 16000
+    sample_rate: int = FALLBACK_SAMPLE_RATE
     temperature: tuple = (0.95,)
     seed: object = None  # an audio file that primes generation
     seed_offset: int = 0
     plot: bool = True
 
     def __post_init__(self):
-        if self.sample_rate < 1:
+        if self.sample_rate is not None and self.sample_rate < 1:
             raise UserError(f"--sample_rate must be positive, got {self.sample_rate}")
         if not self.temperature or not all(t > 0 for t in self.temperature):
             raise UserError(f"--temperature must be one or more numbers > 0, got {list(self.temperature)}")
@@ -82,6 +86,7 @@ class GenerateSettings(SharedSettings):
     output_path: str
     checkpoint_path: str
     config_file: object = None  # None: the model.config.json saved beside the checkpoint
+    sample_rate: object = None  # None: the rate the model was trained at, as its run recorded
     dur: float = 3.0
     num_seqs: int = 1
     random_seed: object = None  # None: a fresh sequence of random numbers each run

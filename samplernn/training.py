@@ -306,6 +306,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
 
     run_dir = checkpoints.new_run_dir(settings.logdir_root, settings.id)
     checkpoints.save_config(run_dir, config)
+    checkpoints.save_run_info(run_dir, sample_rate=settings.sample_rate)
     log(
         f"Training on {devices.description} ({devices.precision}); {len(train_files)} training and "
         f"{len(val_files)} validation files; logs and checkpoints in {run_dir}"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import tensorflow as tf
-from conftest import load_in_a_fresh_process, run_script, tiny_config, write_corpus
+from conftest import load_in_a_fresh_process, periodic, run_script, tiny_config, write_corpus, write_wav
 
 from samplernn import checkpoints, cli, generation
 from samplernn.commands import generate_main, train_main
@@ -203,3 +204,45 @@ def test_generate_with_the_runs_own_config_file_makes_the_same_audio(trained_run
         (path,) = glob.glob(str(out.parent / "*.wav"))
         outputs.append(Path(path).read_bytes())
     assert outputs[0] == outputs[1]
+
+
+# --- the sample rate a run trained at
+
+
+@pytest.fixture(scope="module")
+def run_at_22k(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("22k")
+    corpus = tmp_path / "corpus"
+    for i, n in enumerate(LENGTHS[:6]):
+        write_wav(str(corpus / f"t{i}.wav"), periodic(n), rate=22050)
+    tiny_config().save(str(tmp_path / "tiny.config.json"))
+    argv = ["--data_dir", corpus, "--config_file", tmp_path / "tiny.config.json", "--logdir_root", tmp_path / "logdir"]
+    argv += ["--sample_rate", 22050, "--batch_size", 2, "--num_epochs", 1, "--generate", "False"]
+    assert cli.run(train_main, [str(a) for a in argv]) == 0
+    return checkpoints.latest_checkpoint(str(tmp_path / "logdir"), "default")
+
+
+def generate_at(ckpt, out, capsys, *extra):
+    argv = ["--checkpoint_path", ckpt, "--output_path", str(out), "--dur", "0.1", "--plot", "False", *extra]
+    assert cli.run(generate_main, argv) == 0
+    (path,) = glob.glob(str(out)[:-4] + "_*.wav")
+    return sf.info(path), capsys.readouterr().out
+
+
+def test_generate_plays_at_the_rate_the_model_trained_at(run_at_22k, tmp_path, capsys):
+    info, out = generate_at(run_at_22k, tmp_path / "a" / "g.wav", capsys)
+    assert (info.samplerate, info.frames) == (22050, 2205)
+    assert "Warning" not in out
+
+
+def test_another_sample_rate_is_generated_with_a_warning(run_at_22k, tmp_path, capsys):
+    info, out = generate_at(run_at_22k, tmp_path / "b" / "g.wav", capsys, "--sample_rate", "16000")
+    assert info.samplerate == 16000
+    (warning,) = [line for line in out.splitlines() if line.startswith("Warning:")]
+    assert "trained at 22050 Hz" in warning and "--sample_rate 16000" in warning
+
+
+def test_a_run_that_did_not_record_its_rate_plays_at_16k(legacy_run, tmp_path, capsys):
+    assert not (legacy_run / "run" / checkpoints.RUN_INFO_NAME).exists()
+    info, _ = generate_at(str(legacy_run / "run" / "model.ckpt-2"), tmp_path / "c" / "g.wav", capsys)
+    assert info.samplerate == 16000
