@@ -4,10 +4,9 @@ import argparse
 import dataclasses
 
 from samplernn import cli
+from samplernn.configs import DEFAULT_CONFIG_FILE
 from samplernn.devices import parse_device
 from samplernn.training import CHECKPOINT_POLICIES, OPTIMIZERS, TrainSettings
-
-DEFAULT_CONFIG_FILE = "./default.config.json"
 
 
 def _device(text):
@@ -126,7 +125,7 @@ def train_parser():
     p.add_argument(
         "--config_file",
         default=DEFAULT_CONFIG_FILE,
-        help=f"Model configuration, a *.config.json file (default: {DEFAULT_CONFIG_FILE}).",
+        help="Model configuration, a *.config.json file (default: the packaged default.config.json).",
     )
     add_device_argument(p)
     p.add_argument(

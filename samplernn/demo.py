@@ -11,9 +11,8 @@ import sys
 
 from samplernn import cli
 from samplernn.chunking import chunk_audio
+from samplernn.configs import DEMO_CONFIG_FILE
 from samplernn.demo_corpus import synthesize_demo_corpus
-
-HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build_parser():
@@ -23,7 +22,9 @@ def build_parser():
     )
     p.add_argument("--logdir_root", default="./logdir", help="Checkpoints and logs (default: ./logdir).")
     p.add_argument("--output_dir", default="./generated", help="Generated audio (default: ./generated).")
-    p.add_argument("--config_file", default=os.path.join(HERE, "demo.config.json"), help="Model config.")
+    p.add_argument(
+        "--config_file", default=DEMO_CONFIG_FILE, help="Model config (default: the packaged demo.config.json)."
+    )
     p.add_argument("--seconds", type=cli.positive_float, default=120.0, help="Length of the corpus (default: 120).")
     p.add_argument("--num_epochs", type=cli.positive_int, default=4, help="Training epochs (default: 4).")
     p.add_argument("--dur", type=cli.positive_float, default=3.0, help="Seconds per generated file (default: 3).")
