@@ -8,13 +8,19 @@ commands `pip install .` makes both run them, so both take the same arguments:
     ray_tune.py      samplernn-ray-tune      ray_tune_main
 
 Each main imports what its command needs when it runs, so `samplernn-chunk --help` does not
-wait for TensorFlow, Keras Tuner and Ray to load.
+wait for TensorFlow, Keras Tuner and Ray to load. The tuners' libraries come with the `tune`
+extra, which the core install (`pip install .`) leaves out.
 """
 
 import argparse
+import importlib
 import sys
 
 from samplernn import __version__, cli
+from samplernn.errors import UserError
+
+TUNE_EXTRA_MODULES = ("keras_tuner", "ray")
+TUNE_EXTRA_INSTALL = "pip install 'samplernn[tune]'"
 
 
 def add_version_argument(parser):
@@ -112,9 +118,20 @@ def chunk_main(argv=None):
     return 0
 
 
+def import_tuner(module, library):
+    """A tuner's module, or one line naming the extra that installs its library."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in TUNE_EXTRA_MODULES:
+            raise
+        raise UserError(f"{library} is not installed; it comes with the tune extra: {TUNE_EXTRA_INSTALL}") from None
+
+
 def keras_tuner_parser():
     cli.import_tensorflow_quietly()
-    from samplernn import arguments, keras_tuning, search_space, tuning
+    keras_tuning = import_tuner("samplernn.keras_tuning", "Keras Tuner")
+    from samplernn import arguments, search_space, tuning
 
     parser = argparse.ArgumentParser(
         description="Search SampleRNN hyperparameters with Keras Tuner; each list-valued flag is a search "
@@ -138,7 +155,8 @@ def keras_tuner_main(argv=None):
 
 def ray_tune_parser():
     cli.import_tensorflow_quietly()
-    from samplernn import ray_tuning, search_space, tuning
+    ray_tuning = import_tuner("samplernn.ray_tuning", "Ray Tune")
+    from samplernn import search_space, tuning
 
     parser = argparse.ArgumentParser(
         description="Search SampleRNN hyperparameters with Ray Tune and an ASHA scheduler; each list-valued "
