@@ -1,6 +1,10 @@
 """Shared fixtures: a tiny model config and small wav corpora of a periodic signal."""
 
+import glob
 import os
+import subprocess
+import sys
+import sysconfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -61,3 +65,29 @@ def wav_dir(tmp_path):
 
 def discard(_line):
     """A `log` for tests that do not look at the messages."""
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """The project built as a wheel, as `pip install .` builds it (in an isolated build env)."""
+    out = tmp_path_factory.mktemp("wheel")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), root], check=True)
+    (path,) = out.glob("samplernn-*.whl")
+    return str(path)
+
+
+def fresh_venv(path):
+    """A new virtual environment without samplernn, returning its bin folder.
+
+    Installing TensorFlow and the rest afresh would take minutes and gigabytes per run, so the
+    environment sees the dependencies installed here through a .pth file. Their site-packages is
+    only appended to sys.path: its own .pth files, among them the editable install of this
+    checkout, are not read, so `import samplernn` finds nothing until the wheel is installed.
+    test_packaging.py checks that every library samplernn imports is one the wheel declares.
+    """
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    (site,) = glob.glob(os.path.join(str(path), "lib", "python*", "site-packages"))
+    with open(os.path.join(site, "dependencies.pth"), "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    return os.path.join(str(path), "bin")
