@@ -90,4 +90,8 @@ def fresh_venv(path):
     (site,) = glob.glob(os.path.join(str(path), "lib", "python*", "site-packages"))
     with open(os.path.join(site, "dependencies.pth"), "w") as f:
         f.write(sysconfig.get_paths()["purelib"] + "\n")
-    return os.path.join(str(path), "bin")
+    bin_dir = os.path.join(str(path), "bin")
+    find = "import importlib.util, sys; sys.exit(importlib.util.find_spec('samplernn') is not None)"
+    leak = subprocess.run([os.path.join(bin_dir, "python"), "-c", find], cwd=str(path)).returncode
+    assert leak == 0, "this environment's samplernn is visible from the fresh one"
+    return bin_dir
