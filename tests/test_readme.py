@@ -33,8 +33,8 @@ def shell_blocks(heading):
 
 
 def readme_command(heading):
-    (block,) = shell_blocks(heading)
-    (line,) = block.strip().splitlines()
+    """The section's first shell block, which holds one command."""
+    (line,) = shell_blocks(heading)[0].strip().splitlines()
     return shlex.split(line)
 
 
