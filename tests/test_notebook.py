@@ -129,3 +129,14 @@ def test_notebook_installs_the_wheel_and_an_interrupted_training_still_generates
     final = sorted((tmp_path / "work" / "generated" / "final").glob("*.wav"))
     assert len(final) == 2 and all("_e=1000_" not in p.name for p in final)
     assert shown(outputs) == ["audio", "image", "audio", "image"]
+
+
+@pytest.mark.slow
+def test_without_a_toolkit_the_notebook_stops_with_one_sentence_saying_what_to_set(tmp_path, monkeypatch):
+    bin_dir = fresh_venv(tmp_path / "venv")  # nothing installed, and no checkout around the notebook's cwd
+    monkeypatch.setenv("JUPYTER_PATH", kernel_spec(tmp_path / "jupyter", os.path.join(bin_dir, "python")))
+    with pytest.raises(papermill.PapermillExecutionError) as stopped:
+        execute(tmp_path, kernel_name="fresh")
+    assert stopped.value.ename == "Stop"
+    assert stopped.value.evalue.startswith("set TOOLKIT in the parameters cell to the toolkit's git URL")
+    assert stopped.value.evalue.count(".") == 1  # one sentence
