@@ -2,6 +2,7 @@
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -69,10 +70,14 @@ def discard(_line):
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory):
-    """The project built as a wheel, as `pip install .` builds it (in an isolated build env)."""
-    out = tmp_path_factory.mktemp("wheel")
+    """The project built as a wheel, as `pip install .` builds it (in an isolated build env), from
+    a copy of what the build reads, so that the build leaves nothing in the checkout."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), root], check=True)
+    src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("wheel")
+    shutil.copytree(os.path.join(root, "samplernn"), src / "samplernn", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in ["pyproject.toml", "README.md", *glob.glob(os.path.join(root, "requirements*.txt"))]:
+        shutil.copy(os.path.join(root, path), src)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(src)], check=True)
     (path,) = out.glob("samplernn-*.whl")
     return str(path)
 
