@@ -14,6 +14,7 @@ import time
 
 from samplernn.chunking import chunk_audio
 from samplernn.config import ModelConfig
+from samplernn.configs import DEMO_CONFIG_FILE
 from samplernn.demo_corpus import synthesize_demo_corpus
 from samplernn.settings import TrainSettings
 from samplernn.training import train
@@ -25,7 +26,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--num_epochs", type=int, default=4)
     p.add_argument("--seconds", type=float, default=120.0)
-    p.add_argument("--config_file", default=os.path.join(HERE, "..", "demo.config.json"))
+    p.add_argument("--config_file", default=DEMO_CONFIG_FILE)
     p.add_argument("--out", default=os.path.join(HERE, "results", "config_defaults.json"))
     args = p.parse_args(argv)
     base = ModelConfig.load(args.config_file)

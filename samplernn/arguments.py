@@ -5,10 +5,10 @@ import argparse
 import dataclasses
 
 from samplernn import cli, search_space
+from samplernn.configs import DEFAULT_CONFIG_FILE
 from samplernn.settings import (
     BEST_CONFIG_NAME,
     CHECKPOINT_POLICIES,
-    DEFAULT_CONFIG_FILE,
     DEFAULT_TUNING_EPOCHS,
     FALLBACK_SAMPLE_RATE,
     OPTIMIZERS,
@@ -145,7 +145,7 @@ def train_parser():
     p.add_argument(
         "--config_file",
         default=DEFAULT_CONFIG_FILE,
-        help=f"Model configuration, a *.config.json file (default: {DEFAULT_CONFIG_FILE}).",
+        help="Model configuration, a *.config.json file (default: the packaged default.config.json).",
     )
     add_device_argument(p)
     p.add_argument(

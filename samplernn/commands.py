@@ -9,13 +9,19 @@ commands `pip install .` makes both run them, so both take the same arguments:
 
 The parsers come from samplernn.arguments, which does not import TensorFlow, and each main
 imports what its command needs only once its arguments are parsed, so `--help` and `--version`
-answer at once.
+answer at once. The tuners' libraries come with the `tune` extra, which the core install
+(`pip install .`) leaves out.
 """
 
 import argparse
+import importlib
 import sys
 
 from samplernn import __version__, arguments, cli
+from samplernn.errors import UserError
+
+TUNE_EXTRA_MODULES = ("keras_tuner", "ray")
+TUNE_EXTRA_INSTALL = "pip install 'samplernn[tune]'"
 
 
 def add_version_argument(parser):
@@ -95,6 +101,16 @@ def chunk_main(argv=None):
     return 0
 
 
+def import_tuner(module, library):
+    """A tuner's module, or one line naming the extra that installs its library."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in TUNE_EXTRA_MODULES:
+            raise
+        raise UserError(f"{library} is not installed; it comes with the tune extra: {TUNE_EXTRA_INSTALL}") from None
+
+
 def keras_tuner_parser():
     return add_version_argument(arguments.keras_tuner_parser())
 
@@ -103,9 +119,7 @@ def keras_tuner_main(argv=None):
     """Search hyperparameters with Keras Tuner; the command line is PRiSM SampleRNN's."""
     args = keras_tuner_parser().parse_args(argv)
     cli.import_tensorflow_quietly()
-    from samplernn import keras_tuning
-
-    keras_tuning.run(args)
+    import_tuner("samplernn.keras_tuning", "Keras Tuner").run(args)
     return 0
 
 
@@ -117,9 +131,7 @@ def ray_tune_main(argv=None):
     """Search hyperparameters with Ray Tune, here or on a Ray cluster; the command line is PRiSM SampleRNN's."""
     args = ray_tune_parser().parse_args(argv)
     cli.import_tensorflow_quietly()
-    from samplernn import ray_tuning
-
-    ray_tuning.run(args)
+    import_tuner("samplernn.ray_tuning", "Ray Tune").run(args)
     return 0
 
 

@@ -11,9 +11,8 @@ import sys
 
 from samplernn import cli
 from samplernn.chunking import chunk_audio
+from samplernn.configs import DEMO_CONFIG_FILE
 from samplernn.demo_corpus import synthesize_demo_corpus
-
-HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build_parser():
@@ -23,9 +22,23 @@ def build_parser():
     )
     p.add_argument("--logdir_root", default="./logdir", help="Checkpoints and logs (default: ./logdir).")
     p.add_argument("--output_dir", default="./generated", help="Generated audio (default: ./generated).")
-    p.add_argument("--config_file", default=os.path.join(HERE, "demo.config.json"), help="Model config.")
+    p.add_argument(
+        "--config_file", default=DEMO_CONFIG_FILE, help="Model config (default: the packaged demo.config.json)."
+    )
     p.add_argument("--seconds", type=cli.positive_float, default=120.0, help="Length of the corpus (default: 120).")
+    p.add_argument(
+        "--chunk_length",
+        type=cli.positive_int,
+        default=8000,
+        help="Chunk length in ms, as for chunk_audio.py (default: 8000).",
+    )
     p.add_argument("--num_epochs", type=cli.positive_int, default=4, help="Training epochs (default: 4).")
+    p.add_argument(
+        "--output_file_dur",
+        type=cli.positive_float,
+        default=2.0,
+        help="Seconds per clip written after each checkpoint, as for train.py (default: 2).",
+    )
     p.add_argument("--dur", type=cli.positive_float, default=3.0, help="Seconds per generated file (default: 3).")
     return p
 
@@ -43,7 +56,7 @@ def main(argv=None):
     print(f"1/4 Synthesizing {args.seconds:g} s of plucked-string melodies into {corpus}")
     synthesize_demo_corpus(corpus, seconds=args.seconds)
     print(f"2/4 Chunking into {chunks}")
-    report = chunk_audio(corpus, chunks, chunk_length_ms=8000, log=lambda _: None)
+    report = chunk_audio(corpus, chunks, chunk_length_ms=args.chunk_length, log=lambda _: None)
     print(f"    {report.written} chunks written, {report.omitted} silent chunks omitted")
     print(f"3/4 Training for {args.num_epochs} epochs with {args.config_file}")
     config = ModelConfig.load(args.config_file)
@@ -57,7 +70,7 @@ def main(argv=None):
         val_frac=0.25,
         resume=False,
         early_stopping_patience=None,
-        output_file_dur=2.0,
+        output_file_dur=args.output_file_dur,
         verbose=False,
     )
     result = train(settings, config, after_checkpoint=generation.in_training_generator(settings, config))

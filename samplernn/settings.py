@@ -8,7 +8,6 @@ from samplernn.errors import UserError
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 CHECKPOINT_POLICIES = ("Always", "Best")
-DEFAULT_CONFIG_FILE = "./default.config.json"
 
 # The tuners: the reference trains each trial for 30 epochs unless told otherwise, and Keras
 # Tuner scores a trial by one of these metrics at its best epoch.

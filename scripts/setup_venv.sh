@@ -7,7 +7,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
-stamp="$venv/.installed-$(cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)"
+stamp="$venv/.installed-$(cat requirements*.txt pyproject.toml | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   "$venv/bin/python" -m pip install --quiet -r requirements.txt -r requirements-dev.txt
   "$venv/bin/python" -m pip install --quiet --no-deps -e .

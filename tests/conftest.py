@@ -1,10 +1,13 @@
 """Shared fixtures: a tiny model config and small wav corpora of a periodic signal."""
 
+import glob
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -140,3 +143,37 @@ class Terminal(io.StringIO):
 
     def isatty(self):
         return True
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """The project built as a wheel, as `pip install .` builds it (in an isolated build env), from
+    a copy of what the build reads, so that the build leaves nothing in the checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("wheel")
+    shutil.copytree(os.path.join(root, "samplernn"), src / "samplernn", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in ["pyproject.toml", "README.md", *glob.glob(os.path.join(root, "requirements*.txt"))]:
+        shutil.copy(os.path.join(root, path), src)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(src)], check=True)
+    (path,) = out.glob("samplernn-*.whl")
+    return str(path)
+
+
+def fresh_venv(path):
+    """A new virtual environment without samplernn, returning its bin folder.
+
+    Installing TensorFlow and the rest afresh would take minutes and gigabytes per run, so the
+    environment sees the dependencies installed here through a .pth file. Their site-packages is
+    only appended to sys.path: its own .pth files, among them the editable install of this
+    checkout, are not read, so `import samplernn` finds nothing until the wheel is installed.
+    test_packaging.py checks that every library samplernn imports is one the wheel declares.
+    """
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    (site,) = glob.glob(os.path.join(str(path), "lib", "python*", "site-packages"))
+    with open(os.path.join(site, "dependencies.pth"), "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    bin_dir = os.path.join(str(path), "bin")
+    find = "import importlib.util, sys; sys.exit(importlib.util.find_spec('samplernn') is not None)"
+    leak = subprocess.run([os.path.join(bin_dir, "python"), "-c", find], cwd=str(path)).returncode
+    assert leak == 0, "this environment's samplernn is visible from the fresh one"
+    return bin_dir

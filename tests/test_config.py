@@ -1,13 +1,16 @@
 import json
+import os
 import warnings
 from pathlib import Path
 
 import pytest
 
+from samplernn import configs
 from samplernn.config import ModelConfig
 from samplernn.errors import UserError
 
-DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "default.config.json"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = Path(configs.DEFAULT_CONFIG_FILE)
 
 # The reference toolkit's documented defaults ("Configuring the Model" in its README).
 REFERENCE_DEFAULTS = {
@@ -39,6 +42,13 @@ def test_default_config_file_loads_to_the_defaults():
     assert loaded == ModelConfig()
     on_disk = json.loads(DEFAULT_CONFIG_FILE.read_text())
     assert {key: on_disk[key] for key in REFERENCE_DEFAULTS} == REFERENCE_DEFAULTS
+
+
+@pytest.mark.parametrize("packaged", [configs.DEFAULT_CONFIG_FILE, configs.DEMO_CONFIG_FILE])
+def test_the_top_level_configs_are_copies_of_the_packaged_ones(packaged):
+    # Users pass ./default.config.json by path; with no --config_file the packaged one is used.
+    top_level = ROOT / os.path.basename(packaged)
+    assert top_level.read_bytes() == Path(packaged).read_bytes(), f"copy {packaged} over {top_level}"
 
 
 def test_an_empty_file_means_all_defaults(tmp_path):

@@ -9,12 +9,12 @@ import io
 import os
 import re
 import shutil
-import site
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import fresh_venv
 
 import samplernn
 from samplernn import cli, commands
@@ -133,30 +133,11 @@ def test_a_python_error_after_the_quiet_import_still_shows():
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """A fresh virtual environment with the project `pip install`ed into it (from a copy, so the
-    build leaves nothing in the checkout). The dependencies come from this environment through a
-    .pth file rather than being installed again."""
-    tmp = tmp_path_factory.mktemp("console")
-    src = tmp / "src"
-    shutil.copytree(ROOT / "samplernn", src / "samplernn", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "requirements.txt", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    (venv_site,) = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    Path(venv_site, "outer-environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(src)],
-        check=True,
-        capture_output=True,
-    )
+def installed(wheel, tmp_path_factory):
+    """A fresh virtual environment with the project's wheel installed into it."""
+    venv = tmp_path_factory.mktemp("console") / "venv"
+    pip = os.path.join(fresh_venv(venv), "pip")
+    subprocess.run([pip, "install", "--quiet", "--no-deps", wheel], check=True, capture_output=True)
     return venv
 
 

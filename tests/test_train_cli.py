@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import periodic, tiny_config, write_corpus, write_wav
 
-from samplernn import arguments, cli
+from samplernn import arguments, cli, configs
 
 SCRIPT = Path(__file__).resolve().parent.parent / "train.py"
 
@@ -242,7 +242,7 @@ def test_defaults_are_the_references():
         mixed_precision=False,
     )
     assert {key: getattr(settings, key) for key in expected} == expected
-    assert parse().config_file == "./default.config.json"
+    assert parse().config_file == configs.DEFAULT_CONFIG_FILE
 
 
 def test_flag_values_are_parsed_as_the_reference_writes_them():
