@@ -30,10 +30,10 @@ def build_parser():
     p.add_argument("--logdir_root", default="./logdir", help="Checkpoints and logs (default: ./logdir).")
     p.add_argument("--output_dir", default="./generated", help="Generated audio (default: ./generated).")
     p.add_argument("--config_file", default=os.path.join(HERE, "demo.config.json"), help="Model config.")
-    p.add_argument("--seconds", type=cli.positive_float, default=120.0, help="Length of the corpus (default: 120).")
-    p.add_argument("--num_epochs", type=cli.positive_int, default=4, help="Training epochs (default: 4).")
+    p.add_argument("--seconds", type=cli.positive_float, default=96.0, help="Length of the corpus (default: 96).")
+    p.add_argument("--num_epochs", type=cli.positive_int, default=6, help="Training epochs (default: 6).")
     p.add_argument("--batch_size", type=cli.positive_int, default=4, help="Files per mini-batch (default: 4).")
-    p.add_argument("--learning_rate", type=cli.positive_float, default=0.001, help="Learning rate (default: 0.001).")
+    p.add_argument("--learning_rate", type=cli.positive_float, default=0.002, help="Learning rate (default: 0.002).")
     p.add_argument("--dur", type=cli.positive_float, default=3.0, help="Seconds per generated file (default: 3).")
     return p
 
