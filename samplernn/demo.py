@@ -9,10 +9,17 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 from samplernn import cli
+from samplernn.audio import load_audio
 from samplernn.chunking import chunk_audio
 from samplernn.configs import DEMO_CONFIG_FILE
 from samplernn.demo_corpus import synthesize_demo_corpus
+
+SAMPLE_RATE = 16000
+# Fixed, so that the noise row of the report is the same on every run.
+NOISE_SEED = 0
 
 
 def build_parser():
@@ -25,20 +32,22 @@ def build_parser():
     p.add_argument(
         "--config_file", default=DEMO_CONFIG_FILE, help="Model config (default: the packaged demo.config.json)."
     )
-    p.add_argument("--seconds", type=cli.positive_float, default=120.0, help="Length of the corpus (default: 120).")
+    p.add_argument("--seconds", type=cli.positive_float, default=96.0, help="Length of the corpus (default: 96).")
     p.add_argument(
         "--chunk_length",
         type=cli.positive_int,
         default=8000,
         help="Chunk length in ms, as for chunk_audio.py (default: 8000).",
     )
-    p.add_argument("--num_epochs", type=cli.positive_int, default=4, help="Training epochs (default: 4).")
+    p.add_argument("--num_epochs", type=cli.positive_int, default=6, help="Training epochs (default: 6).")
     p.add_argument(
         "--output_file_dur",
         type=cli.positive_float,
         default=2.0,
         help="Seconds per clip written after each checkpoint, as for train.py (default: 2).",
     )
+    p.add_argument("--batch_size", type=cli.positive_int, default=4, help="Files per mini-batch (default: 4).")
+    p.add_argument("--learning_rate", type=cli.positive_float, default=0.002, help="Learning rate (default: 0.002).")
     p.add_argument("--dur", type=cli.positive_float, default=3.0, help="Seconds per generated file (default: 3).")
     return p
 
@@ -66,7 +75,8 @@ def main(argv=None):
         logdir_root=args.logdir_root,
         output_dir=args.output_dir,
         num_epochs=args.num_epochs,
-        batch_size=4,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
         val_frac=0.25,
         resume=False,
         early_stopping_patience=None,
@@ -86,8 +96,49 @@ def main(argv=None):
     paths = generation.generate_files(final)
     for path in paths:
         print(f"    {path}")
+    print("How close the clips came to the corpus (spectral flatness: near 1 for noise, near 0 for tones;")
+    print("distance: of the long-term average spectrum to the corpus's, in dB):")
+    for line in report_lines(spectral_report(corpus, paths)):
+        print(f"    {line}")
     print(f"Done. Listen to the files above; TensorBoard: tensorboard --logdir {args.logdir_root}")
     return 0
+
+
+def spectral_report(corpus_path, clip_paths, seed=NOISE_SEED):
+    """[(name, median flatness, log-spectral distance in dB)] for each clip, then for the corpus
+    and for white noise of the corpus's RMS.
+
+    The corpus row is the median over the corpus cut into pieces as long as the first clip,
+    so that it is measured as the clips are; every distance is to the whole corpus's spectrum.
+    """
+    from samplernn import spectral
+
+    corpus = load_audio(corpus_path, SAMPLE_RATE)  # (samples,)
+    reference = spectral.long_term_spectrum(corpus)
+
+    def figures(samples):
+        return spectral.median_flatness(samples), spectral.log_spectral_distance(
+            spectral.long_term_spectrum(samples), reference
+        )
+
+    clips = [load_audio(path, SAMPLE_RATE) for path in clip_paths]
+    rows = [(os.path.basename(path), *figures(clip)) for path, clip in zip(clip_paths, clips)]
+    length = min(len(clips[0]), len(corpus)) if clips else len(corpus)
+    pieces = [corpus[i : i + length] for i in range(0, len(corpus) - length + 1, length)]
+    flatness, distance = np.median([figures(piece) for piece in pieces], axis=0)
+    rows.append(("corpus", float(flatness), float(distance)))
+    rms = float(np.sqrt(np.mean(corpus.astype(np.float64) ** 2)))
+    noise = np.random.default_rng(seed).normal(0.0, rms, length).astype(np.float32)
+    rows.append(("white noise", *figures(noise)))
+    return rows
+
+
+def report_lines(rows):
+    """The report as aligned text lines, a header first."""
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{'':{width}}  flatness  distance"]
+    lines += [f"{name:{width}}  {flatness:8.4f}  {distance:5.1f} dB" for name, flatness, distance in rows]
+    return lines
 
 
 if __name__ == "__main__":

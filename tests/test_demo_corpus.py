@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from samplernn.demo_corpus import synthesize_demo_corpus
+from samplernn.demo_corpus import PENTATONIC_STEPS, ROOT_HZ, synthesize_demo_corpus
 from samplernn.errors import UserError
 
 
@@ -83,3 +83,16 @@ def test_a_clip_shorter_than_one_note_still_sounds(tmp_path):
 def test_too_short_to_hold_a_sample_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="seconds"):
         synthesize_demo_corpus(tmp_path / "demo.wav", seconds=0.0)
+
+
+def test_every_sounding_frame_is_one_of_the_five_pitches(corpus):
+    _, samples, rate = corpus
+    audio = samples / 32768.0
+    size = 2048
+    scale = ROOT_HZ * 2 ** (np.array(PENTATONIC_STEPS) / 12)
+    frames = audio[: audio.size // size * size].reshape(-1, size)
+    for frame in frames[np.sum(frames**2, axis=1) > size * 1e-4]:
+        spectrum = np.abs(np.fft.rfft(frame * np.hanning(size)))
+        peak_hz = np.argmax(spectrum) * rate / size
+        # Within 3% (a bin, plus the delay line's whole-sample tuning); the notes are 12% apart.
+        assert np.min(np.abs(scale / peak_hz - 1.0)) < 0.03, peak_hz
