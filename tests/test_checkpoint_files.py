@@ -200,7 +200,7 @@ def test_generate_with_the_runs_own_config_file_makes_the_same_audio(trained_run
     for extra in ([], ["--config_file", own_config]):
         out = tmp_path / f"with{len(extra)}" / "g.wav"
         argv = ["--checkpoint_path", ckpt, "--output_path", out, "--dur", 0.05, "--random_seed", 3, "--plot", "False"]
-        run_script("generate.py", *argv, *extra)
+        assert cli.run(generate_main, [str(a) for a in argv + extra]) == 0
         (path,) = glob.glob(str(out.parent / "*.wav"))
         outputs.append(Path(path).read_bytes())
     assert outputs[0] == outputs[1]
