@@ -15,7 +15,9 @@ from samplernn.config import ModelConfig
 # A config that trains in well under a second per step on 2 cores; same tier layout as the default.
 SMALL_CONFIG = ModelConfig(seq_len=512, frame_sizes=(16, 64), dim=256, num_rnn_layers=2, emb_size=64)
 DEFAULT_CONFIG = ModelConfig()
-CONFIGS = {"small": SMALL_CONFIG, "default": DEFAULT_CONFIG}
+# The small config's two-tier counterpart: the frame tier alone over the sample MLP.
+SMALL_TWO_TIER_CONFIG = SMALL_CONFIG.replace(frame_sizes=(16,))
+CONFIGS = {"small": SMALL_CONFIG, "small-2-tier": SMALL_TWO_TIER_CONFIG, "default": DEFAULT_CONFIG}
 
 # mixed precision on the CPU is bfloat16 (samplernn.devices.configure picks the same).
 PRECISIONS = {"float32": "float32", "mixed": "mixed_bfloat16"}
@@ -43,15 +45,23 @@ def _tier_macs_per_step(cfg, frame_size, ratio):
     return frame_size * dim + _rnn_macs_per_step(cfg, dim) + dim * (dim * ratio)
 
 
+def tier_parts(cfg):
+    """The names of the frame tiers' parts in flop_breakdown, top first."""
+    return [f"tier_{size}" for size in reversed(cfg.frame_sizes)]
+
+
 def flop_breakdown(cfg):
     """Forward multiply-adds per sample, by part (a dict), as the issue counts them:
     per frame step of each tier its input projection, RNN layers and upsampling; per sample
     the MLP with its input layer as a dense layer over frame_size * emb_size inputs."""
-    f, g, dim = cfg.frame_size, cfg.big_frame_size, cfg.dim
+    dim, sizes = cfg.dim, cfg.frame_sizes
+    parts = {}
+    for level in reversed(range(len(sizes))):
+        ratio = sizes[level] // sizes[level - 1] if level else sizes[level]
+        parts[f"tier_{sizes[level]}"] = _tier_macs_per_step(cfg, sizes[level], ratio) / sizes[level]
     return {
-        "big_tier": _tier_macs_per_step(cfg, g, g // f) / g,
-        "frame_tier": _tier_macs_per_step(cfg, f, f) / f,
-        "mlp_input": f * cfg.emb_size * dim,
+        **parts,
+        "mlp_input": cfg.frame_size * cfg.emb_size * dim,
         "mlp_hidden": 2 * dim * dim,
         "mlp_logits": dim * cfg.q_levels,
     }
@@ -63,9 +73,9 @@ def forward_macs_per_sample(cfg):
 
 def tier_weight_bytes_per_sample(cfg):
     """float32 bytes of tier weights one generation step reads per generated sample: every
-    weight of both frame-level tiers once per tier step, whatever the number of sequences."""
+    weight of every frame-level tier once per tier step, whatever the number of sequences."""
     parts = flop_breakdown(cfg)
-    return 4 * (parts["big_tier"] + parts["frame_tier"])
+    return 4 * sum(parts[name] for name in tier_parts(cfg))
 
 
 def train_flops_per_sample(cfg):

@@ -86,7 +86,7 @@ def run_row(spec):
 
 def plan(args):
     seqs = (1, 8) if args.quick else (1, 8, 64)
-    configs = ("small",) if args.quick else ("small", "default")
+    configs = ("small", "small-2-tier") if args.quick else ("small", "small-2-tier", "default")
     seconds = 4.0 if args.quick else 15.0
     return [dict(config=c, num_seqs=n, seconds=seconds, reps=2) for c in configs for n in seqs]
 

@@ -15,7 +15,11 @@ MU_LAW_LEVELS = 256
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of a three-tier SampleRNN; the keys and defaults follow the reference toolkit."""
+    """Architecture of a SampleRNN; the keys and defaults follow the reference toolkit.
+
+    `frame_sizes` holds one frame size per frame-level tier, bottom first: two (the reference's
+    default) make three tiers with the sample MLP, one makes two tiers, more make deeper models.
+    """
 
     seq_len: int = 1024
     frame_sizes: tuple = (16, 64)
@@ -37,13 +41,13 @@ class ModelConfig:
 
     @property
     def frame_size(self):
-        """Samples per step of the frame tier, and the sample MLP's window."""
+        """Samples per step of the bottom frame tier, and the sample MLP's window."""
         return self.frame_sizes[0]
 
     @property
     def big_frame_size(self):
-        """Samples per step of the big-frame tier."""
-        return self.frame_sizes[1]
+        """Samples per step of the top tier: the context each training sequence starts with."""
+        return self.frame_sizes[-1]
 
     def keys_differing_from(self, other):
         """The sorted names of the keys whose values differ between two configs."""
@@ -132,7 +136,7 @@ def _check_type(key, value, source):
         ok = isinstance(value, expected)
     if not ok:
         kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-            expected, "a list of two integers"
+            expected, "a list of integers"
         )
         raise UserError(f"{source}: key {key!r} must be {kind}, got {json.dumps(value)}")
 
@@ -141,15 +145,18 @@ def _validate(cfg):
     for key in ("seq_len", "dim", "num_rnn_layers", "emb_size"):
         if getattr(cfg, key) < 1:
             raise UserError(f"key {key!r} must be at least 1, got {getattr(cfg, key)}")
-    if len(cfg.frame_sizes) != 2 or min(cfg.frame_sizes) < 1:
-        raise UserError(f"key 'frame_sizes' must be two positive integers, got {list(cfg.frame_sizes)}")
-    small, big = cfg.frame_sizes
-    if big <= small or big % small:
+    if not cfg.frame_sizes or min(cfg.frame_sizes) < 1:
+        raise UserError(f"key 'frame_sizes' must be one or more positive integers, got {list(cfg.frame_sizes)}")
+    for below, above in zip(cfg.frame_sizes, cfg.frame_sizes[1:]):
+        if above <= below or above % below:
+            raise UserError(
+                f"key 'frame_sizes' {list(cfg.frame_sizes)}: each frame size must be a larger multiple of the one "
+                f"before it, and {above} is not of {below}"
+            )
+    if cfg.seq_len % cfg.big_frame_size:
         raise UserError(
-            f"key 'frame_sizes': the big frame size {big} must be a multiple of the frame size {small} and larger"
+            f"key 'seq_len' ({cfg.seq_len}) must be divisible by the largest frame size {cfg.big_frame_size}"
         )
-    if cfg.seq_len % big:
-        raise UserError(f"key 'seq_len' ({cfg.seq_len}) must be divisible by the big frame size {big}")
     if cfg.rnn_type not in RNN_TYPES:
         raise UserError(f"key 'rnn_type' must be one of {', '.join(RNN_TYPES)}, got {cfg.rnn_type!r}")
     if cfg.q_type not in Q_TYPES:

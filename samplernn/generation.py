@@ -1,11 +1,13 @@
-"""Generating audio: a compiled sampling loop over the three tiers, seeding, and output files.
+"""Generating audio: a compiled sampling loop over the tiers, seeding, and output files.
 
-The loop keeps everything on the device: each big frame, the big tier steps once; each frame,
-the frame tier steps once; each sample, the sample MLP runs on the window of the last
-frame_size samples. The MLP's input layer is a sum of table rows (see SampleMLP); the tables
-and the tiers' rearranged weights (see samplernn.stepping) are computed once per generate().
+The loop keeps everything on the device: each tier steps once per frame of its size (the top
+tier once per big frame, the bottom one once per frame_size samples); each sample, the sample
+MLP runs on the window of the last frame_size samples. The MLP's input layer is a sum of
+table rows (see SampleMLP); the tables and the tiers' rearranged weights (see
+samplernn.stepping) are computed once per generate().
 """
 
+import functools
 import math
 import os
 import time
@@ -67,8 +69,7 @@ class Sampler:
     def __init__(self, model):
         self.source = model
         self.model = inference_copy(model)
-        self.big_tier = TierStep(self.model.big_tier)
-        self.frame_tier = TierStep(self.model.frame_tier)
+        self.tiers = [TierStep(tier) for tier in self.model.tiers]  # top first
         # Each frame's samples run compiled by XLA, which fuses their many small ops that would
         # each pay the executor's dispatch cost. The tier steps too when their products are
         # matrix-vector sized (see XLA_STEP_WORK); larger ones run in graph mode, where oneDNN's
@@ -76,10 +77,8 @@ class Sampler:
         self._arrange = tf.function(self._arrange_fn)
         self._loop = tf.function(self._loop_fn)
         self._samples = tf.function(self._samples_fn, jit_compile=True)
-        self._compiled_steps = (
-            tf.function(self._big_step_fn, jit_compile=True),
-            tf.function(self.frame_tier.step, jit_compile=True),
-        )
+        self._plain_steps = [functools.partial(self._tier_step_fn, k) for k in range(len(self.tiers))]
+        self._compiled_steps = [tf.function(step, jit_compile=True) for step in self._plain_steps]
         self._prime = tf.function(self._prime_fn)
 
     def refresh(self):
@@ -88,36 +87,32 @@ class Sampler:
             inference_copy(self.source, into=self.model)
 
     def start(self, num_seqs, seed_audio=None):
-        """Starting point: silence and the initial states, or the seed run through the tiers.
+        """Starting point (history, states): silence and the initial states, or the seed run
+        through the tiers.
 
         seed_audio: (length,) float samples, length >= big_frame_size; only whole big frames
         ending at the seed's last sample are used.
         """
         cfg = self.model.config
         g = cfg.big_frame_size
-        big_state, frame_state = self.model.initial_states(num_seqs)
+        states = self.model.initial_states(num_seqs)
         if seed_audio is None:
-            history = tf.fill((num_seqs, g), quantize.silence_level(cfg.q_levels))
-            return history, big_state, frame_state
+            return tf.fill((num_seqs, g), quantize.silence_level(cfg.q_levels)), states
         usable = (len(seed_audio) // g) * g
         levels = quantize.encode(seed_audio[len(seed_audio) - usable :], cfg.q_type, cfg.q_levels)
-        seq = tf.tile(levels[None, :], (num_seqs, 1))
-        return self._prime(seq, big_state, frame_state)
+        return self._prime(tf.tile(levels[None, :], (num_seqs, 1)), states)
 
-    def _prime_fn(self, seq, big_state, frame_state):
-        g = self.model.config.big_frame_size
-        _, big_state, frame_state = self.model.frame_tiers(seq, big_state, frame_state)
-        return seq[:, -g:], big_state, frame_state
+    def _prime_fn(self, seq, states):
+        _, states = self.model.frame_tiers(seq, states)
+        return seq[:, -self.model.config.big_frame_size :], states
 
     def generate(self, num_samples, temperatures, random_seed=None, seed_audio=None, progress=None):
         """Levels (num_seqs, num_samples) int32, one sequence per temperature.
 
         `progress(done, total)` is called after each chunk of about a second of audio.
         """
-        cfg = self.model.config
-        g = cfg.big_frame_size
-        num_seqs = len(temperatures)
-        state = self.start(num_seqs, seed_audio)
+        g = self.model.config.big_frame_size
+        history, states = self.start(len(temperatures), seed_audio)
         temps = tf.constant(temperatures, tf.float32)[:, None]
         if random_seed is None:
             random_seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
@@ -128,7 +123,9 @@ class Sampler:
         chunks, done = [], 0
         while done < total_frames:
             n = min(chunk_frames, total_frames - done)
-            out, *state = self._loop(*state, weights, temps, seed, tf.constant(done, tf.int64), tf.constant(n))
+            out, history, states = self._loop(
+                history, states, weights, temps, seed, tf.constant(done, tf.int64), tf.constant(n)
+            )
             chunks.append(out.numpy())
             done += n
             if progress is not None:
@@ -138,46 +135,61 @@ class Sampler:
     def _arrange_fn(self):
         """The weights as the loop uses them, arranged once per generate(): the sample MLP's
         tables and kernels, and each tier's single-step arrangement (see samplernn.stepping)."""
-        return self.model.sample_mlp.generation_weights(), self.big_tier.weights(), self.frame_tier.weights()
+        return self.model.sample_mlp.generation_weights(), [tier.weights() for tier in self.tiers]
 
-    def _big_step_fn(self, big_weights, frame_weights, history, state, recurrent):
-        """The big tier's step and its output projected for the frame tier's steps."""
-        out, state, recurrent = self.big_tier.step(big_weights, history, None, state, recurrent)
-        return self.frame_tier.conditioning(frame_weights, out), state, recurrent
+    def _tier_step_fn(self, k, weights, below_weights, frame, conditioning, state, recurrent):
+        """Tier k's step; its output projected for the steps of the tier below (with
+        `below_weights`), or for the bottom tier as it conditions the samples."""
+        out, state, recurrent = self.tiers[k].step(weights, frame, conditioning, state, recurrent)
+        if below_weights is not None:
+            out = self.tiers[k + 1].conditioning(below_weights, out)
+        return out, state, recurrent
 
-    def _loop_fn(self, history, big_state, frame_state, weights, temps, seed, first_big_frame, num_big_frames):
+    def _loop_fn(self, history, states, weights, temps, seed, first_big_frame, num_big_frames):
         cfg = self.model.config
         f, g = cfg.frame_size, cfg.big_frame_size
-        mlp_weights, big_weights, frame_weights = weights
-        big_recurrent = self.big_tier.recurrent(big_weights, big_state)
-        frame_recurrent = self.frame_tier.recurrent(frame_weights, frame_state)
+        mlp_weights, tier_weights = weights
+        recurrents = tuple(t.recurrent(w, s) for t, w, s in zip(self.tiers, tier_weights, states))
         rows = history.shape[0]
-        if rows is not None and rows * cfg.dim <= XLA_STEP_WORK:
-            big_step, frame_step = self._compiled_steps
-        else:
-            big_step, frame_step = self._big_step_fn, self.frame_tier.step
-        blocks = tf.TensorArray(tf.int32, size=num_big_frames)
-        for i in tf.range(num_big_frames):
+        steps = self._compiled_steps if rows is not None and rows * cfg.dim <= XLA_STEP_WORK else self._plain_steps
+
+        def big_frame(i, history, states, recurrents, blocks):
             # The random numbers of one big frame in one call; seeded by the big frame's index
             # alone, so a run is reproducible however it is split into calls.
             uniforms = tf.random.stateless_uniform(
                 (g, tf.shape(history)[0], 1), tf.stack([seed, first_big_frame + tf.cast(i, tf.int64)])
             )
-            conditioning, big_state, big_recurrent = big_step(
-                big_weights, frame_weights, history, big_state, big_recurrent
-            )
-            block = []
-            # The frames and samples of one big frame are unrolled when tracing, so the loop
-            # machinery runs once per big frame instead of once per sample.
-            for r in range(g // f):
-                frame_cond, frame_state, frame_recurrent = frame_step(
-                    frame_weights, history[:, g - f :], conditioning[:, r], frame_state, frame_recurrent
+            states, recurrents, block = list(states), list(recurrents), []
+
+            # The steps of every tier below the top and the samples of one big frame are
+            # unrolled when tracing, so the loop machinery runs once per big frame instead of
+            # once per sample.
+            def step(k, conditioning, history):
+                size = self.tiers[k].tier.frame_size
+                below = tier_weights[k + 1] if k + 1 < len(self.tiers) else None
+                out, states[k], recurrents[k] = steps[k](
+                    tier_weights[k], below, history[:, g - size :], conditioning, states[k], recurrents[k]
                 )
-                history, samples = self._samples(history, frame_cond, uniforms[r * f : (r + 1) * f], mlp_weights, temps)
+                if below is not None:
+                    for r in range(self.tiers[k].tier.ratio):
+                        history = step(k + 1, out[:, r], history)
+                    return history
+                offset = len(block) * f
+                history, samples = self._samples(history, out, uniforms[offset : offset + f], mlp_weights, temps)
                 block.append(samples)
-            blocks = blocks.write(i, tf.concat(block, axis=1))
+                return history
+
+            history = step(0, None, history)
+            return i + 1, history, tuple(states), tuple(recurrents), blocks.write(i, tf.concat(block, axis=1))
+
+        blocks = tf.TensorArray(tf.int32, size=num_big_frames)
+        _, history, states, _, blocks = tf.while_loop(
+            lambda i, *_: i < num_big_frames,
+            big_frame,
+            (tf.constant(0), history, tuple(states), recurrents, blocks),
+        )
         levels = tf.reshape(tf.transpose(blocks.stack(), (1, 0, 2)), (tf.shape(history)[0], -1))
-        return levels, history, big_state, frame_state
+        return levels, history, states
 
     def _samples_fn(self, history, frame_cond, uniforms, mlp_weights, temps):
         """The frame_size samples of one frame: history (n, G) levels, frame_cond (n, F, dim),
@@ -191,7 +203,6 @@ class Sampler:
             history = tf.concat([history[:, 1:], sample], axis=1)
             samples.append(sample)
         return history, tf.concat(samples, axis=1)
-
 
 def load_generator_model(checkpoint_path, config=None, log=print):
     """Build the model a checkpoint was trained with and load its weights (float32, whatever

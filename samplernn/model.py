@@ -1,11 +1,14 @@
-"""The three-tier SampleRNN model and the one factory every script builds it with.
+"""The SampleRNN model and the one factory every script builds it with.
 
-Tiers, top to bottom (F = frame_size, G = big_frame_size, T = seq_len):
+Tiers, top to bottom, in the default three-tier model (F = frame_size, G = big_frame_size,
+T = seq_len):
   big-frame tier  RNN over frames of G samples; its output is upsampled to the frame rate.
   frame tier      RNN over frames of F samples, conditioned by the big tier; upsampled to
                   one vector per sample.
   sample MLP      predicts each sample from the embeddings of the F samples before it,
                   conditioned by the frame tier; logits over the quantization levels.
+A two-tier model has the frame tier alone over the MLP; deeper models have more frame tiers
+above the big one, each over frames a multiple of the size below (config.frame_sizes).
 
 A training input `seq` holds T target samples preceded by G samples of context:
 (batch, G + T) int32 levels. Targets are seq[:, G:].
@@ -186,10 +189,24 @@ class SampleMLP(keras.layers.Layer):
         }
 
 
+def tier_names(level):
+    """(attribute, layer name) of the frame tier `level` tiers above the bottom one. The two
+    tiers of a three-tier model keep the names 0.2.0 saved their checkpoints under."""
+    if level == 0:
+        return "frame_tier", "frame_tier"
+    if level == 1:
+        return "big_tier", "big_frame_tier"
+    return f"tier_{level}", f"frame_tier_{level}"
+
+
 @keras.saving.register_keras_serializable(package="samplernn")
 class SampleRNN(keras.Model):
-    """Three tiers with explicit RNN states, so training can carry them across subsequences
-    (truncated BPTT) and generation can step them."""
+    """Frame tiers over the sample MLP, with explicit RNN states, so training can carry them
+    across subsequences (truncated BPTT) and generation can step them.
+
+    `tiers` lists the frame tiers top first: tier k steps once per frame_sizes[-1 - k] samples
+    and conditions the one below it, the bottom one conditions the sample MLP.
+    """
 
     def __init__(
         self,
@@ -236,45 +253,54 @@ class SampleRNN(keras.Model):
             weight_norm=weight_norm,
             rnn_implementation=rnn_implementation,
         )
-        self.big_tier = FrameTier(
-            cfg.big_frame_size, cfg.big_frame_size // cfg.frame_size, name="big_frame_tier", **tier_args
-        )
-        self.frame_tier = FrameTier(cfg.frame_size, cfg.frame_size, name="frame_tier", **tier_args)
+        # Built top first, the order of Keras' variables that the earlier checkpoint layout
+        # depends on.
+        tiers = []
+        sizes = cfg.frame_sizes
+        for level in reversed(range(len(sizes))):
+            ratio = sizes[level] // sizes[level - 1] if level else sizes[level]
+            attribute, name = tier_names(level)
+            tier = FrameTier(sizes[level], ratio, name=name, **tier_args)
+            setattr(self, attribute, tier)
+            tier.build(None)
+            tiers.append(tier)
+        self.tiers = tiers
         self.sample_mlp = SampleMLP(
             cfg.frame_size, cfg.q_levels, emb_size, dim, weight_norm=weight_norm, name="sample_mlp"
         )
-        self.big_tier.build(None)
-        self.frame_tier.build(None)
         self.sample_mlp.build(None)
         self.built = True
 
     def initial_states(self, batch_size):
-        """(big_state, frame_state) at the start of every sequence."""
-        return self.big_tier.initial_state(batch_size), self.frame_tier.initial_state(batch_size)
+        """One state per tier, top first, at the start of every sequence."""
+        return tuple(tier.initial_state(batch_size) for tier in self.tiers)
 
     def call(self, inputs, training=False):
-        """inputs = (seq (batch, G + T) levels, big_state, frame_state), T a multiple of G
-        (seq_len in training). Returns logits (batch, T, q_levels) float32 and the new states."""
-        seq, big_state, frame_state = inputs
-        frame_cond, big_state, frame_state = self.frame_tiers(seq, big_state, frame_state, training=training)
+        """inputs = (seq (batch, G + T) levels, *states), G the largest frame size and T a
+        multiple of it (seq_len in training). Returns logits (batch, T, q_levels) float32
+        followed by the new states."""
+        seq, *states = inputs
+        frame_cond, states = self.frame_tiers(seq, states, training=training)
         f, g = self.config.frame_size, self.config.big_frame_size
         t = tf.shape(seq)[1] - g
         # windows[:, i, k] = seq[:, g - f + i + k]: the f samples before target i.
         windows = tf.stack([seq[:, g - f + k : g - f + k + t] for k in range(f)], axis=-1)
         logits = self.sample_mlp(windows, frame_cond)
-        return logits, big_state, frame_state
+        return (logits, *states)
 
-    def frame_tiers(self, seq, big_state, frame_state, training=False):
-        """The two RNN tiers over seq (batch, G + T): the frame tier's output per target sample
+    def frame_tiers(self, seq, states, training=False):
+        """The frame tiers over seq (batch, G + T): the bottom tier's output per target sample
         (batch, T, dim) and the new states. Generation primes the states with this alone."""
-        f, g = self.config.frame_size, self.config.big_frame_size
+        g = self.config.big_frame_size
         batch, t = tf.shape(seq)[0], tf.shape(seq)[1] - g
-        # Each tier sees the frame just before the samples it conditions.
-        big_frames = tf.reshape(seq[:, :t], (batch, t // g, g))
-        big_cond, big_state = self.big_tier(big_frames, None, big_state, training=training)
-        frames = tf.reshape(seq[:, g - f : g - f + t], (batch, t // f, f))
-        frame_cond, frame_state = self.frame_tier(frames, big_cond, frame_state, training=training)
-        return frame_cond, big_state, frame_state
+        conditioning, new_states = None, []
+        for tier, state in zip(self.tiers, states):
+            # Each tier sees the frame just before the samples it conditions.
+            size = tier.frame_size
+            frames = tf.reshape(seq[:, g - size : g - size + t], (batch, t // size, size))
+            conditioning, state = tier(frames, conditioning, state, training=training)
+            new_states.append(state)
+        return conditioning, tuple(new_states)
 
     def get_config(self):
         return {**self.config.to_dict(), "rnn_implementation": self.rnn_implementation, "name": self.name}
@@ -325,8 +351,8 @@ def inference_copy(model, into=None):
         if src.rnn.learn_h0:
             dst.rnn.h0.assign(src.rnn.h0)
 
-    tier(model.big_tier, into.big_tier)
-    tier(model.frame_tier, into.frame_tier)
+    for src, dst in zip(model.tiers, into.tiers):
+        tier(src, dst)
     src, dst = model.sample_mlp, into.sample_mlp
     dst.embedding.embeddings.assign(src.embedding.embeddings)
     dst.input_kernel.assign(src.effective_input_kernel())

@@ -1,7 +1,9 @@
 """The hyperparameter search space shared by keras_tuner.py and ray_tune.py.
 
 Each searched parameter takes a list of candidate values on the command line
-(`--batch_size 32 64`; frame sizes one pair per flag: `--frame_sizes 16 64 --frame_sizes 32 128`).
+(`--batch_size 32 64`; frame sizes one list per flag, one size per frame tier:
+`--frame_sizes 16 64 --frame_sizes 32 128 --frame_sizes 16` searches two 3-tier models and a
+2-tier one).
 A point of the space is a dict with one value per parameter. Which combinations are valid is
 decided by ModelConfig and TrainSettings themselves: a combination either builds both or is
 skipped, with the reason counted.
@@ -34,7 +36,7 @@ class Parameter:
 
 # Value types only: the ranges and cross-parameter rules belong to ModelConfig and TrainSettings.
 PARAMETERS = (
-    Parameter("frame_sizes", int, ((16, 64),), "Frame sizes of the two upper tiers, one pair per flag"),
+    Parameter("frame_sizes", int, ((16, 64),), "Frame sizes of the frame tiers, bottom first, one list per flag"),
     Parameter("batch_size", cli.positive_int, (32, 64), "Files per mini-batch"),
     Parameter("seq_len", int, (512, 1024), "RNN sequence length"),
     Parameter("num_rnn_layers", int, (2, 4), "RNN layers per tier"),
@@ -53,7 +55,7 @@ NAMES = tuple(p.name for p in PARAMETERS)
 
 
 def format_value(value):
-    """A value as the user types it: `16 64` for a frame-size pair."""
+    """A value as the user types it: `16 64` for a list of frame sizes."""
     if isinstance(value, (tuple, list)):
         return " ".join(str(v) for v in value)
     return str(value)
@@ -61,7 +63,7 @@ def format_value(value):
 
 def to_scalar(value):
     """A value as a scalar, for tuners that choose among scalars only (Keras Tuner; Ray, which
-    takes a list for a nested config): a frame-size pair becomes `"16 64"`."""
+    takes a list for a nested config): a list of frame sizes becomes `"16 64"`."""
     return format_value(value) if isinstance(value, (tuple, list)) else value
 
 
@@ -80,7 +82,7 @@ def add_search_space_arguments(parser):
     """One list-valued flag per searched parameter; read them back with `from_args`."""
     group = parser.add_argument_group("search space (each flag takes a list of candidate values)")
     for p in PARAMETERS:
-        # Pairs apart by commas, other values as they are typed.
+        # Lists of frame sizes apart by commas, other values as they are typed.
         default = (", " if p.name == "frame_sizes" else " ").join(format_value(v) for v in p.default)
         if p.name == "frame_sizes":
             # `append` would add to a non-empty default rather than replace it, so the
@@ -88,9 +90,9 @@ def add_search_space_arguments(parser):
             group.add_argument(
                 "--frame_sizes",
                 type=p.parse,
-                nargs=2,
+                nargs="+",
                 action="append",
-                metavar=("FRAME", "BIG_FRAME"),
+                metavar="FRAME_SIZE",
                 help=f"{p.help}; repeat the flag for more candidates (default: {default}).",
             )
         else:

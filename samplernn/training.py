@@ -144,8 +144,7 @@ class Stepper:
         model = self.model
         big_frame = model.config.big_frame_size
         with tf.GradientTape() as tape:
-            big, frame = self._start(seq, reset, states)
-            logits, big, frame = model((seq, big, frame), training=True)
+            logits, *states = model((seq, *self._start(seq, reset, states)), training=True)
             loss_sum, correct, count = masked_stats(logits, seq[:, big_frame:], mask)
             # Divide by the count over all replicas: the optimizer sums replicas' gradients.
             total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
@@ -153,12 +152,11 @@ class Stepper:
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
         self.optimizer.apply(grads, model.trainable_variables)
-        return (loss_sum, correct, count), (big, frame)
+        return (loss_sum, correct, count), tuple(states)
 
     def _replica_eval(self, seq, mask, reset, states):
-        big, frame = self._start(seq, reset, states)
-        logits, big, frame = self.model((seq, big, frame), training=False)
-        return masked_stats(logits, seq[:, self.model.config.big_frame_size :], mask), (big, frame)
+        logits, *states = self.model((seq, *self._start(seq, reset, states)), training=False)
+        return masked_stats(logits, seq[:, self.model.config.big_frame_size :], mask), tuple(states)
 
 
 def format_duration(seconds):

@@ -58,8 +58,10 @@ def model_keys(path):
     [
         ({}, "float32"),
         (dict(rnn_type="lstm", num_rnn_layers=2, skip_conn=True, learn_h0=True, weight_norm=True), "mixed_bfloat16"),
+        (dict(frame_sizes=(4,)), "float32"),
+        (dict(frame_sizes=(2, 4, 16), rnn_type="lstm", skip_conn=True), "float32"),
     ],
-    ids=["gru", "lstm-skip-h0-wn-mixed"],
+    ids=["gru", "lstm-skip-h0-wn-mixed", "two-tiers", "four-tiers"],
 )
 def test_a_fresh_process_restores_what_training_held(tmp_path, monkeypatch, capsys, changes, precision):
     config = tiny_config(**changes)
@@ -75,6 +77,29 @@ def test_a_fresh_process_restores_what_training_held(tmp_path, monkeypatch, caps
         np.testing.assert_array_equal(restored[name], value, err_msg=name)
     # The restored model is the trained one: the same validation loss as epoch 2 printed.
     assert val_loss == pytest.approx(printed_val_loss(lines, 2), abs=5e-4)
+
+
+@pytest.mark.parametrize("frame_sizes", [(4,), (2, 4, 16)], ids=["two-tiers", "four-tiers"])
+def test_other_depths_resume_and_generate_from_their_files(tmp_path, frame_sizes):
+    corpus = str(tmp_path / "corpus")
+    write_corpus(corpus, (300, 340, 380, 420))
+    config_file = str(tmp_path / "model.json")
+    tiny_config(frame_sizes=frame_sizes).save(config_file)
+    argv = ["--data_dir", corpus, "--config_file", config_file, "--batch_size", BATCH, "--val_frac", VAL_FRAC]
+    argv += ["--logdir_root", tmp_path / "logdir", "--output_dir", tmp_path / "out", "--id", "depth"]
+    argv += ["--max_generate_per_epoch", 1, "--output_file_dur", 0.05, "--plot", "False"]
+    for epochs in (1, 2):  # the second run resumes the first
+        assert cli.run(train_main, [str(a) for a in argv + ["--num_epochs", epochs]]) == 0
+    first, resumed = checkpoints.run_dirs(str(tmp_path / "logdir"), "depth")
+    assert [checkpoints.epoch_of(p) for p in checkpoints.checkpoints_in(first)] == [1]
+    assert [checkpoints.epoch_of(p) for p in checkpoints.checkpoints_in(resumed)] == [2]
+    assert sorted(os.listdir(tmp_path / "out" / "depth")) == ["depth_e=1_t=0.95.wav", "depth_e=2_t=0.95.wav"]
+    seed = write_wav(str(tmp_path / "seed.wav"), periodic(400))
+    out = str(tmp_path / "gen.wav")
+    ckpt = checkpoints.checkpoint_path(resumed, 2)
+    run_script("generate.py", "--checkpoint_path", ckpt, "--output_path", out, "--dur", 0.05, "--seed", seed)
+    samples, rate = sf.read(out.replace(".wav", "_e=2_t=0.95.wav"))
+    assert rate == 16000 and len(samples) == 800 and np.abs(samples).max() > 0
 
 
 # --- the earlier layout

@@ -55,10 +55,16 @@ def test_an_empty_file_means_all_defaults(tmp_path):
     assert ModelConfig.load(write_json(tmp_path / "empty.config.json", {})) == ModelConfig()
 
 
-def test_properties_name_the_two_frame_sizes():
+def test_properties_name_the_bottom_and_top_frame_sizes():
     cfg = ModelConfig(seq_len=64, frame_sizes=[4, 16])
     assert (cfg.frame_size, cfg.big_frame_size) == (4, 16)
     assert cfg.frame_sizes == (4, 16)  # stored as a tuple, so configs compare and hash
+
+
+@pytest.mark.parametrize("sizes", [[16], [16, 64], [4, 16, 64], [2, 4, 16, 64]])
+def test_any_number_of_frame_tiers_is_valid(sizes):
+    cfg = ModelConfig.from_dict({"seq_len": 128, "frame_sizes": sizes})
+    assert (cfg.frame_size, cfg.big_frame_size) == (sizes[0], sizes[-1])
 
 
 def test_round_trip_through_dict_and_file(tmp_path):
@@ -115,8 +121,10 @@ def test_config_is_immutable():
         ({"frame_sizes": 16}, "frame_sizes"),
         ({"frame_sizes": [16.0, 64.0]}, "frame_sizes"),
         ({"frame_sizes": [True, 64]}, "frame_sizes"),
-        ({"frame_sizes": [16]}, "frame_sizes"),
-        ({"frame_sizes": [16, 64, 256]}, "frame_sizes"),
+        ({"frame_sizes": []}, "frame_sizes"),
+        ({"frame_sizes": [16, 64, 200]}, "frame_sizes"),  # 200 is not a multiple of 64
+        ({"frame_sizes": [0, 16]}, "frame_sizes"),
+        ({"seq_len": 1024, "frame_sizes": [16, 64, 2048]}, "seq_len"),  # not divisible by the largest
         ({"seq_len": 1000}, "seq_len"),  # not divisible by the big frame size 64
         ({"seq_len": 512, "frame_sizes": [16, 40]}, "frame_sizes"),  # 40 is not a multiple of 16
         ({"frame_sizes": [64, 16]}, "frame_sizes"),  # not ascending

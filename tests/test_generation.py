@@ -43,8 +43,7 @@ def saved_checkpoint(tmp_path, config, epoch=7):
 
 
 def teacher_forced_logits(model, seq):
-    big, frame = model.initial_states(seq.shape[0])
-    logits, _, _ = model((tf.constant(seq, tf.int32), big, frame))
+    logits, *_ = model((tf.constant(seq, tf.int32), *model.initial_states(seq.shape[0])))
     return logits.numpy()
 
 
@@ -75,14 +74,27 @@ def test_output_names_follow_the_reference():
     assert generation.output_paths("x.wav", 2, typed) == ["x_e=2_t=1_0.wav", "x_e=2_t=1.0_1.wav", "x_e=2_t=0.950_2.wav"]
 
 
-@pytest.mark.parametrize("rnn_type,skip", [("gru", False), ("lstm", True)])
-@pytest.mark.parametrize("xla_steps", [True, False])
-def test_compiled_loop_matches_the_training_forward_pass(rnn_type, skip, xla_steps, monkeypatch):
+@pytest.mark.parametrize(
+    "rnn_type,skip,frame_sizes,xla_steps",
+    [
+        ("gru", False, (4, 16), True),
+        ("gru", False, (4, 16), False),
+        ("lstm", True, (4, 16), True),
+        ("lstm", True, (4, 16), False),
+        ("gru", True, (4,), True),  # two tiers
+        ("lstm", False, (4,), False),
+        ("gru", False, (2, 4, 16), True),  # four tiers
+        ("lstm", True, (2, 4, 16), False),
+    ],
+)
+def test_compiled_loop_matches_the_training_forward_pass(rnn_type, skip, frame_sizes, xla_steps, monkeypatch):
     # Near-zero temperature makes sampling an argmax, so the generated levels must be
     # exactly those the (uncompiled, whole-sequence) training forward pass predicts.
     # Both forms of the tier steps: XLA-compiled and graph mode.
     monkeypatch.setattr(generation, "XLA_STEP_WORK", 10**9 if xla_steps else 0)
-    config = tiny_config(rnn_type=rnn_type, skip_conn=skip, num_rnn_layers=2, learn_h0=True, weight_norm=True)
+    config = tiny_config(
+        rnn_type=rnn_type, skip_conn=skip, num_rnn_layers=2, learn_h0=True, weight_norm=True, frame_sizes=frame_sizes
+    )
     model = randomized(build_model(config))
     g = config.big_frame_size
     generated = generation.Sampler(model).generate(4 * g, [1e-6, 1e-6], random_seed=1)
@@ -91,8 +103,9 @@ def test_compiled_loop_matches_the_training_forward_pass(rnn_type, skip, xla_ste
     assert_follows_argmax(logits, generated)
 
 
-def test_seed_primes_all_tiers():
-    config = tiny_config(num_rnn_layers=2)
+@pytest.mark.parametrize("frame_sizes", [(4,), (4, 16), (2, 4, 16)])
+def test_seed_primes_all_tiers(frame_sizes):
+    config = tiny_config(num_rnn_layers=2, frame_sizes=frame_sizes)
     model = randomized(build_model(config))
     g = config.big_frame_size
     seed_audio = periodic(3 * g + 5)  # the 5 earliest samples are not a whole big frame

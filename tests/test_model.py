@@ -32,8 +32,8 @@ def random_seq(config, batch=BATCH, seed=0, length=None):
 
 def run(model, seq, states=None, training=False):
     states = states or model.initial_states(seq.shape[0])
-    logits, big, frame = model((seq, *states), training=training)
-    return logits.numpy(), big, frame
+    logits, *states = model((seq, *states), training=training)
+    return (logits.numpy(), *states)
 
 
 def randomize(model, seed=1, scale=0.3):
@@ -74,6 +74,26 @@ def test_logits_and_state_shapes(rnn_type, skip_conn, extras):
     assert any(n.endswith("/g") or "_g" in n for n in names) == weight_norm
     assert any("skip_out" in n for n in names) == skip_conn
     assert any(f"{rnn_type}_1" in n for n in names)
+
+
+@pytest.mark.parametrize(
+    ("frame_sizes", "attributes"),
+    [((4,), ["frame_tier"]), ((4, 16), ["big_tier", "frame_tier"]), ((2, 4, 16), ["tier_2", "big_tier", "frame_tier"])],
+)
+def test_one_frame_tier_per_frame_size(frame_sizes, attributes):
+    config = small_config(frame_sizes=frame_sizes, num_rnn_layers=2, rnn_type="lstm")
+    model = build_model(config)
+    logits, *states = run(model, random_seq(config))
+    assert logits.shape == (BATCH, config.seq_len, config.q_levels)
+    assert [s.shape for s in states] == [(2, 2, BATCH, config.dim)] * len(frame_sizes)
+    # Top first; each tier's output upsampled to the step rate of the one below it, the
+    # bottom one's to one vector per sample; the names under which checkpoints keep them.
+    assert [t.frame_size for t in model.tiers] == list(reversed(frame_sizes))
+    assert [t.ratio for t in model.tiers] == [b // a for a, b in zip((1, *frame_sizes), frame_sizes)][::-1]
+    assert [t for t in model.tiers] == [getattr(model, name) for name in attributes]
+    assert len(model.trainable_variables) == len(frame_sizes) * len(model.tiers[0].trainable_variables) + len(
+        model.sample_mlp.trainable_variables
+    )
 
 
 def test_linear_quantization_with_other_levels_sets_the_logits_width():
@@ -253,9 +273,11 @@ def test_two_halves_with_the_state_carried_equal_the_whole(rnn_type):
     assert np.abs(restarted - second).max() > 1e-3
 
 
-@pytest.mark.parametrize("skip_conn", [False, True])
-def test_changing_a_sample_changes_no_earlier_logit(skip_conn):
-    config = tiny_config(num_rnn_layers=2, skip_conn=skip_conn, seq_len=64)
+@pytest.mark.parametrize(
+    ("skip_conn", "frame_sizes"), [(False, (4, 16)), (True, (4, 16)), (True, (4,)), (False, (2, 4, 16))]
+)
+def test_changing_a_sample_changes_no_earlier_logit(skip_conn, frame_sizes):
+    config = tiny_config(num_rnn_layers=2, skip_conn=skip_conn, seq_len=64, frame_sizes=frame_sizes)
     model = build_model(config)
     randomize(model)
     g = config.big_frame_size
@@ -266,7 +288,7 @@ def test_changing_a_sample_changes_no_earlier_logit(skip_conn):
     for row, target in enumerate(targets, 1):
         batch[row, g + target] = (batch[row, g + target] + 128) % 256
 
-    logits, _, _ = run(model, tf.constant(batch))
+    logits, *_ = run(model, tf.constant(batch))
 
     for row, target in enumerate(targets, 1):
         # Logit i predicts sample g + i: it sees only the samples before it.

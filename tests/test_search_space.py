@@ -24,9 +24,18 @@ def test_defaults_are_small_and_all_valid():
     assert set(expansion.points[0]) == set(search_space.NAMES)
 
 
-def test_frame_sizes_are_given_once_per_pair_and_replace_the_default():
+def test_frame_sizes_are_given_one_list_per_flag_and_replace_the_default():
     space = parse(["--frame_sizes", "16", "64", "--frame_sizes", "32", "128"])
     assert space["frame_sizes"] == ((16, 64), (32, 128))
+
+
+def test_frame_sizes_of_any_depth_are_searched():
+    space = parse(["--frame_sizes", "16", "--frame_sizes", "16", "64", "--frame_sizes", "4", "16", "64"])
+    space.update(seq_len=(512,), batch_size=(8,), dim=(32,), num_rnn_layers=(1,), rnn_type=("gru",))
+    space.update(skip_conn=(False,), rnn_dropout=(0.0,), learning_rate=(0.001,))
+    expansion = search_space.expand(space)
+    assert [p["frame_sizes"] for p in expansion.points] == [(16,), (16, 64), (4, 16, 64)]
+    assert search_space.from_scalars(search_space.to_scalars(expansion.points[2])) == expansion.points[2]
 
 
 def test_repeated_values_are_tried_once():
@@ -105,7 +114,7 @@ def test_an_oversized_space_is_refused_before_enumerating_it():
         (["--dim", "1.5"], "--dim: invalid int value: '1.5'"),
         (["--learning_rate", "fast"], "--learning_rate: expected a number, got 'fast'"),
         (["--skip_conn", "maybe"], "--skip_conn: expected True or False, got 'maybe'"),
-        (["--frame_sizes", "16"], "--frame_sizes: expected 2 arguments"),
+        (["--frame_sizes"], "--frame_sizes: expected at least one argument"),
         (["--rnn_dropout", "x"], "--rnn_dropout: invalid float value: 'x'"),
     ],
 )
