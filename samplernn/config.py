@@ -5,7 +5,7 @@ import json
 import os
 import warnings
 
-from samplernn.errors import UserError
+from samplernn.errors import UserError, check_keys
 from samplernn.files import atomic_write
 
 RNN_TYPES = ("gru", "lstm")
@@ -62,12 +62,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data, source="config"):
         """Build from a mapping, naming `source` and the offending key in every error."""
-        if not isinstance(data, dict):
-            raise UserError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"{source}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known))})")
+        check_keys(data, cls, source)
         for field in dataclasses.fields(cls):
             if field.name in data:
                 _check_type(field.name, data[field.name], source)

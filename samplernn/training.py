@@ -10,14 +10,12 @@ import numpy as np
 import tensorflow as tf
 
 from samplernn import checkpoints, data, summaries
+from samplernn import recipe as recipes
 from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model
 from samplernn.progress import ProgressLine
 
-# Gradients are clipped to this global norm; the loss is summed over 256-way softmaxes, and
-# early in training single batches of near-silence can otherwise throw the RNNs far off.
-CLIP_NORM = 1.0
 # The reference decays the learning rate by this factor every epoch after the given one.
 LR_DECAY_PER_EPOCH = math.exp(-0.1)
 
@@ -51,13 +49,17 @@ class EpochStats:
         return self.loss / math.log(2.0)
 
 
-def make_optimizer(name, learning_rate, momentum, loss_scaling=False):
+def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=recipes.DEFAULT):
+    """The optimizer train.py's flags name, clipping its gradients as `recipe` says: the loss is
+    summed over 256-way softmaxes, and early in training single batches of near-silence can
+    otherwise throw the RNNs far off."""
+    clip = recipe.clip_args()
     if name == "adam":
-        opt = keras.optimizers.Adam(learning_rate, global_clipnorm=CLIP_NORM)
+        opt = keras.optimizers.Adam(learning_rate, epsilon=recipe.adam_epsilon, **clip)
     elif name == "sgd":
-        opt = keras.optimizers.SGD(learning_rate, momentum=momentum, global_clipnorm=CLIP_NORM)
+        opt = keras.optimizers.SGD(learning_rate, momentum=momentum, **clip)
     else:
-        opt = keras.optimizers.RMSprop(learning_rate, momentum=momentum, global_clipnorm=CLIP_NORM)
+        opt = keras.optimizers.RMSprop(learning_rate, momentum=momentum, **clip)
     return keras.optimizers.LossScaleOptimizer(opt) if loss_scaling else opt
 
 
@@ -279,13 +281,17 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     files = data.scan_corpus(settings.data_dir, settings.sample_rate, config.seq_len, log=log)
     train_files, val_files = data.split_corpus(files, settings.val_frac, settings.batch_size, log=log)
     candidates = resume_candidates(settings, config, log)
+    recipe = recipes.from_environment()
     devices = configure(settings.device, settings.mixed_precision, log=log)
     if settings.batch_size % devices.replicas:
         raise UserError(f"--batch_size {settings.batch_size} must be divisible by the {devices.replicas} devices")
 
     with devices.strategy.scope():
         model = build_model(config, devices.precision)
-        optimizer = make_optimizer(settings.optimizer, settings.learning_rate, settings.momentum, devices.loss_scaling)
+        recipes.initialize(model, recipe)
+        optimizer = make_optimizer(
+            settings.optimizer, settings.learning_rate, settings.momentum, devices.loss_scaling, recipe
+        )
         optimizer.build(model.trainable_variables)
         progress = _Progress()
     # The loss-scale wrapper stays out of the checkpoint so runs resume across precisions.
@@ -333,6 +339,8 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         dataset = stepper.distribute(data.make_dataset(batches, config, settings.sample_rate))
         for step, batch in enumerate(dataset, 1):
             tick = time.perf_counter()
+            if recipe.warmup_steps and int(optimizer.iterations.numpy()) <= recipe.warmup_steps:
+                optimizer.learning_rate = lr * recipe.warmup_factor(int(optimizer.iterations.numpy()))
             step_stats, states = stepper.train(batch, states)
             stats.add(*step_stats)
             if not math.isfinite(stats.loss):

@@ -1,0 +1,102 @@
+"""How training starts and steps, beyond the config and train.py's flags: the initialisation of
+the weights and the optimizer's details.
+
+None of these choices changes what a trained model computes, so a checkpoint never needs them
+(generation ignores them) and they are not config keys. Each default is the one measured best
+by bench/quality.py; the benchmark varies them through the environment variable
+SAMPLERNN_RECIPE, a JSON object of overrides, so that every ablation runs the real train.py.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from samplernn.errors import UserError, check_keys
+
+ENV = "SAMPLERNN_RECIPE"
+INITS = ("glorot", "he")
+CLIPPINGS = ("global_norm", "elementwise")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    # "he": He-uniform kernels for the layers a ReLU follows and for the tiers' input and
+    # upsampling projections, as the paper's reference code has them; "glorot": Keras' default.
+    init: str = "glorot"
+    # The initial bias of the LSTM forget gates (Keras' unit_forget_bias gives 1).
+    lstm_forget_bias: float = 1.0
+    adam_epsilon: float = 1e-7
+    # Gradients clipped to a global norm of 1, or each element to [-1, 1] as the paper's code.
+    clipping: str = "global_norm"
+    # Steps over which the learning rate rises linearly from zero at the start of training.
+    warmup_steps: int = 0
+
+    def __post_init__(self):
+        if self.init not in INITS:
+            raise UserError(f"{ENV}: 'init' must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.clipping not in CLIPPINGS:
+            raise UserError(f"{ENV}: 'clipping' must be one of {', '.join(CLIPPINGS)}, got {self.clipping!r}")
+        if not self.adam_epsilon > 0:
+            raise UserError(f"{ENV}: 'adam_epsilon' must be positive, got {self.adam_epsilon}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise UserError(f"{ENV}: 'warmup_steps' must be a whole number >= 0, got {self.warmup_steps!r}")
+
+    def clip_args(self):
+        """The Keras optimizer arguments that clip the gradients this recipe's way."""
+        return {"global_clipnorm": 1.0} if self.clipping == "global_norm" else {"clipvalue": 1.0}
+
+    def warmup_factor(self, step):
+        """The learning rate's multiplier at optimizer step `step` (counted from 0)."""
+        return min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+DEFAULT = Recipe()
+
+
+def from_environment():
+    """The recipe with SAMPLERNN_RECIPE's overrides; a mistake there is one line naming it."""
+    text = os.environ.get(ENV, "").strip()
+    if not text:
+        return Recipe()
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{ENV} is not a JSON object: {err}") from None
+    check_keys(overrides, Recipe, ENV)
+    return Recipe(**overrides)
+
+
+def initialize(model, recipe):
+    """Re-initialize a freshly built model's weights as `recipe` says (Keras' defaults are the
+    built ones). Weight-norm gains follow their kernels, so the layers still start as their
+    plain counterparts."""
+    if recipe.init == "he":
+        he = keras.initializers.HeUniform()
+        for tier in model.tiers:
+            _reinit(tier.input_proj, "kernel", he)
+            _reinit(tier.upsample, "kernel", he)
+        mlp = model.sample_mlp
+        _reinit(mlp, "input_kernel", he, gain="input_g")
+        for layer in mlp.hidden:
+            _reinit(layer, "kernel", he)
+    if model.config.rnn_type == "lstm" and recipe.lstm_forget_bias != 1.0:
+        for tier in model.tiers:
+            for rnn in tier.rnn.rnns:
+                bias = rnn.cell.bias  # gates i, f, c, o
+                units = bias.shape[0] // 4
+                values = bias.numpy()
+                values[units : 2 * units] = recipe.lstm_forget_bias
+                bias.assign(values)
+
+
+def _reinit(layer, name, initializer, gain="g"):
+    kernel = getattr(layer, name)
+    kernel.assign(initializer(kernel.shape, dtype=kernel.dtype))
+    if hasattr(layer, gain):
+        getattr(layer, gain).assign(tf.norm(tf.convert_to_tensor(kernel), axis=0))

@@ -1,0 +1,114 @@
+"""The training recipe: initialisation and optimizer choices that the quality benchmark varies
+through SAMPLERNN_RECIPE, and the one-line errors for a bad one."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import tiny_config, write_corpus
+
+from samplernn import cli
+from samplernn import recipe as recipes
+from samplernn.commands import train_main
+from samplernn.errors import UserError
+from samplernn.model import build_model
+from samplernn.settings import TrainSettings
+from samplernn.training import make_optimizer, train
+
+
+def test_no_variable_is_the_default_recipe(monkeypatch):
+    monkeypatch.delenv(recipes.ENV, raising=False)
+    assert recipes.from_environment() == recipes.DEFAULT
+    monkeypatch.setenv(recipes.ENV, '{"init": "he", "warmup_steps": 10}')
+    assert recipes.from_environment() == recipes.Recipe(init="he", warmup_steps=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("init=he", "not a JSON object"),
+        ("[1]", "expected a JSON object"),
+        ('{"inti": "he"}', "unknown key 'inti'"),
+        ('{"init": "lecun"}', "'init' must be one of glorot, he"),
+        ('{"clipping": "none"}', "'clipping'"),
+        ('{"adam_epsilon": 0}', "'adam_epsilon'"),
+        ('{"warmup_steps": 1.5}', "'warmup_steps'"),
+    ],
+)
+def test_a_bad_recipe_is_one_line_naming_the_variable(monkeypatch, text, named):
+    monkeypatch.setenv(recipes.ENV, text)
+    with pytest.raises(UserError) as caught:
+        recipes.from_environment()
+    message = str(caught.value)
+    assert recipes.ENV in message and named in message and "\n" not in message
+
+
+def test_he_init_rescales_the_relu_and_projection_kernels_and_their_gains():
+    config = tiny_config(dim=256, emb_size=64, weight_norm=True)
+    model = build_model(config)
+    recipes.initialize(model, recipes.Recipe(init="he"))
+    hidden = model.sample_mlp.hidden[0]
+    # He-uniform: standard deviation sqrt(2 / fan_in); Glorot's would be sqrt(2 / (in + out)) here.
+    assert np.std(hidden.kernel.numpy()) == pytest.approx(np.sqrt(2 / 256), rel=0.05)
+    np.testing.assert_allclose(hidden.g.numpy(), np.linalg.norm(hidden.kernel.numpy(), axis=0), rtol=1e-5)
+    fan_in = config.frame_size * config.emb_size
+    assert np.std(model.sample_mlp.input_kernel.numpy()) == pytest.approx(np.sqrt(2 / fan_in), rel=0.05)
+    upsample = model.frame_tier.upsample.kernel.numpy()
+    assert np.std(upsample) == pytest.approx(np.sqrt(2 / 256), rel=0.05)
+    # The logits layer keeps its own initialisation.
+    assert np.std(model.sample_mlp.logits.kernel.numpy()) < 0.9 * np.sqrt(2 / 256)
+
+
+def test_the_lstm_forget_bias_is_set_in_every_tier():
+    model = build_model(tiny_config(rnn_type="lstm", num_rnn_layers=2, frame_sizes=(2, 4, 16)))
+    recipes.initialize(model, recipes.Recipe(lstm_forget_bias=3.0))
+    for tier in model.tiers:
+        for rnn in tier.rnn.rnns:
+            bias = rnn.cell.bias.numpy().reshape(4, -1)  # gates i, f, c, o
+            assert (bias[1] == 3.0).all() and not bias[[0, 2, 3]].any()
+
+
+def test_optimizer_clipping_and_epsilon_follow_the_recipe():
+    plain = make_optimizer("adam", 1e-3, 0.9)
+    assert plain.global_clipnorm == 1.0 and plain.clipvalue is None and plain.epsilon == 1e-7
+    paper = make_optimizer("adam", 1e-3, 0.9, recipe=recipes.Recipe(clipping="elementwise", adam_epsilon=1e-8))
+    assert paper.clipvalue == 1.0 and paper.global_clipnorm is None and paper.epsilon == 1e-8
+
+
+def test_warmup_factor_rises_linearly_to_one():
+    recipe = recipes.Recipe(warmup_steps=4)
+    assert [recipe.warmup_factor(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert recipes.DEFAULT.warmup_factor(0) == 1.0
+
+
+def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch):
+    corpus = str(tmp_path / "corpus")
+    write_corpus(corpus, (400, 450, 500, 550))
+    config = tiny_config()
+    moved, trained = {}, {}
+    for warmup in (0, 10**7):
+        monkeypatch.setenv(recipes.ENV, f'{{"warmup_steps": {warmup}}}')
+        keras.utils.set_random_seed(0)
+        start = build_model(config)  # the initial weights training builds after the same seed
+        keras.utils.set_random_seed(0)
+        settings = TrainSettings(
+            data_dir=corpus, id=f"w{warmup}", logdir_root=str(tmp_path / "logdir"), num_epochs=1, batch_size=2,
+            val_frac=0.25, generate=False, verbose=False, learning_rate=0.01,
+        )  # fmt: skip
+        train(settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.update(model=m))
+        moved[warmup] = max(
+            float(np.abs(a - b).max()) for a, b in zip(trained["model"].get_weights(), start.get_weights())
+        )
+    assert moved[10**7] < 1e-4 < 0.01 < moved[0]
+
+
+def test_train_py_with_a_bad_recipe_is_one_line_and_writes_no_run(tmp_path, monkeypatch, capsys):
+    corpus = str(tmp_path / "corpus")
+    write_corpus(corpus, (400, 450, 500, 550))
+    tiny_config().save(str(tmp_path / "tiny.json"))
+    monkeypatch.setenv(recipes.ENV, '{"warmup": 100}')
+    argv = ["--data_dir", corpus, "--config_file", str(tmp_path / "tiny.json"), "--batch_size", "2"]
+    argv += ["--logdir_root", str(tmp_path / "logdir")]
+    assert cli.run(train_main, argv, prog="train.py") == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SAMPLERNN_RECIPE: unknown key 'warmup'" in err
+    assert not (tmp_path / "logdir").exists()
