@@ -5,4 +5,4 @@ cd "$(dirname "$0")"
 bash scripts/setup_venv.sh
 py="${SAMPLERNN_VENV:-.venv}/bin/python"
 "$py" -m ruff check .
-exec "$py" -m pytest -q --durations=15 "$@"
+exec "$py" -m pytest -q -n 2 --dist loadfile --durations=15 "$@"
