@@ -14,6 +14,8 @@ A training input `seq` holds T target samples preceded by G samples of context:
 (batch, G + T) int32 levels. Targets are seq[:, G:].
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -306,18 +308,50 @@ class SampleRNN(keras.Model):
         return {**self.config.to_dict(), "rnn_implementation": self.rnn_implementation, "name": self.name}
 
 
-def build_model(config, precision="float32", rnn_implementation="auto"):
+def build_model(config, precision="float32", rnn_implementation="auto", initialize=True):
     """The one factory: training, generation and both tuners build their model here.
 
     `precision` is a Keras dtype policy name; every layer takes it when constructed, so the
     global policy is set only while the model is built and restored afterwards.
+    `initialize=False` creates every weight as zeros, for a caller that overwrites them all
+    (restoring a checkpoint, inference_copy): the recurrent kernels' orthogonal initializer
+    alone takes about 10 s at the default config, and the random values briefly need as much
+    memory again as the weights.
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        return SampleRNN(**config.to_dict(), rnn_implementation=rnn_implementation, name="samplernn")
+        with contextlib.nullcontext() if initialize else _weights_created_as_zeros():
+            return SampleRNN(**config.to_dict(), rnn_implementation=rnn_implementation, name="samplernn")
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+@contextlib.contextmanager
+def _weights_created_as_zeros():
+    """Keras variables created meanwhile start as zeros instead of their initializer's values.
+
+    Keras 3 has no public switch for this; its TensorFlow backend creates every variable's value
+    through `Variable._initialize_with_initializer`. Should a later Keras lack it, the weights
+    are initialized as usual: slower, never wrong."""
+    variable_class = keras.Variable
+    original = getattr(variable_class, "_initialize_with_initializer", None)
+    if original is None:
+        yield
+        return
+
+    def as_zeros(variable, initializer):
+        variable._initialize(tf.zeros(variable._shape, variable._dtype))
+
+    own = "_initialize_with_initializer" in vars(variable_class)
+    variable_class._initialize_with_initializer = as_zeros
+    try:
+        yield
+    finally:
+        if own:
+            variable_class._initialize_with_initializer = original
+        else:
+            del variable_class._initialize_with_initializer
 
 
 def inference_copy(model, into=None):
@@ -330,7 +364,7 @@ def inference_copy(model, into=None):
     if into is None:
         if not model.config.weight_norm and model.compute_dtype == "float32":
             return model
-        into = build_model(model.config.replace(weight_norm=False))
+        into = build_model(model.config.replace(weight_norm=False), initialize=False)
 
     def dense(src, dst):
         dst.kernel.assign(src.effective_kernel())

@@ -422,3 +422,12 @@ def test_gru_sequence_gradient_matches_automatic_differentiation():
     np.testing.assert_allclose(hs_fast, hs_plain, atol=1e-6)
     for fast, ref in zip(grads_fast, grads_plain):
         np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_built_uninitialized_has_the_same_weights_all_zeros():
+    # Generation restores every weight, so it builds the model without running initializers.
+    config = tiny_config(weight_norm=True, learn_h0=True, skip_conn=True, num_rnn_layers=2)
+    plain, zeros = build_model(config), build_model(config, initialize=False)
+    assert [(v.path, v.shape) for v in zeros.weights] == [(v.path, v.shape) for v in plain.weights]
+    assert not any(np.any(v.numpy()) for v in zeros.weights)
+    assert any(np.any(v.numpy()) for v in build_model(config).weights)  # initializers run again afterwards
