@@ -268,6 +268,14 @@ def generate_parser():
         default=d.random_seed,
         help="Seed of the sampler's random numbers; the same seed gives the same files (default: random).",
     )
+    p.add_argument(
+        "--compilation_cache",
+        type=cli.folder_or_off,
+        default=d.compilation_cache,
+        help="Folder where compiled sampling code is kept for the next run of the same model and "
+        "--num_seqs; None to compile afresh every run (default: $XDG_CACHE_HOME/samplernn/xla, "
+        "else ~/.cache/samplernn/xla).",
+    )
     return p
 
 

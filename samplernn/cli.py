@@ -30,6 +30,15 @@ def optional_int(text):
         raise argparse.ArgumentTypeError(f"expected an integer or None, got {text!r}") from None
 
 
+def folder_or_off(text):
+    """A folder, or False when the user types None (as for --compilation_cache None)."""
+    if str(text).strip().lower() == "none":
+        return False
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a folder or None, got an empty string")
+    return text
+
+
 def positive_int(text):
     value = _parse(int, text, "an integer")
     if value < 1:

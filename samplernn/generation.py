@@ -8,6 +8,8 @@ samplernn.stepping) are computed once per generate().
 """
 
 import functools
+import hashlib
+import json
 import math
 import os
 import time
@@ -15,13 +17,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from samplernn import audio, checkpoints, plotting, quantize
+from samplernn import __version__, audio, checkpoints, plotting, quantize
 from samplernn.config import ModelConfig
 from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model, inference_copy
 from samplernn.progress import ProgressLine
-from samplernn.settings import FALLBACK_SAMPLE_RATE
+from samplernn.settings import FALLBACK_SAMPLE_RATE, default_compilation_cache
 from samplernn.stepping import TierStep
 
 
@@ -74,11 +76,13 @@ class Sampler:
         # each pay the executor's dispatch cost. The tier steps too when their products are
         # matrix-vector sized (see XLA_STEP_WORK); larger ones run in graph mode, where oneDNN's
         # matrix-matrix products beat XLA's.
-        self._arrange = tf.function(self._arrange_fn)
-        self._loop = tf.function(self._loop_fn)
-        self._samples = tf.function(self._samples_fn, jit_compile=True)
+        # No AutoGraph: the loop is an explicit tf.while_loop around straight-line Python, and
+        # converting that Python took about a third of the tracing time.
+        self._arrange = tf.function(self._arrange_fn, autograph=False)
+        self._loop = tf.function(self._loop_fn, autograph=False)
+        self._samples = tf.function(self._samples_fn, jit_compile=True, autograph=False)
         self._plain_steps = [functools.partial(self._tier_step_fn, k) for k in range(len(self.tiers))]
-        self._compiled_steps = [tf.function(step, jit_compile=True) for step in self._plain_steps]
+        self._compiled_steps = [tf.function(step, jit_compile=True, autograph=False) for step in self._plain_steps]
         self._prime = tf.function(self._prime_fn)
 
     def refresh(self):
@@ -106,10 +110,11 @@ class Sampler:
         _, states = self.model.frame_tiers(seq, states)
         return seq[:, -self.model.config.big_frame_size :], states
 
-    def generate(self, num_samples, temperatures, random_seed=None, seed_audio=None, progress=None):
+    def generate(self, num_samples, temperatures, random_seed=None, seed_audio=None, progress=None, compiled=None):
         """Levels (num_seqs, num_samples) int32, one sequence per temperature.
 
-        `progress(done, total)` is called after each chunk of about a second of audio.
+        `progress(done, total)` is called after each chunk of about a second of audio;
+        `compiled()` once the loop is traced and compiled, after its first big frame.
         """
         g = self.model.config.big_frame_size
         history, states = self.start(len(temperatures), seed_audio)
@@ -122,13 +127,17 @@ class Sampler:
         chunk_frames = max(1, 16000 // g)
         chunks, done = [], 0
         while done < total_frames:
-            n = min(chunk_frames, total_frames - done)
+            # The first call generates one big frame, so that tracing and compiling are timed
+            # apart from generating; the others end at multiples of chunk_frames.
+            n = min(1 if done == 0 else chunk_frames - done % chunk_frames, total_frames - done)
             out, history, states = self._loop(
                 history, states, weights, temps, seed, tf.constant(done, tf.int64), tf.constant(n)
             )
             chunks.append(out.numpy())
             done += n
-            if progress is not None:
+            if compiled is not None and done == n:
+                compiled()
+            if progress is not None and (done % chunk_frames == 0 or done == total_frames):
                 progress(min(done * g, num_samples), num_samples)
         return np.concatenate(chunks, axis=1)[:, :num_samples]
 
@@ -204,25 +213,62 @@ class Sampler:
             samples.append(sample)
         return history, tf.concat(samples, axis=1)
 
-def load_generator_model(checkpoint_path, config=None, log=print):
-    """Build the model a checkpoint was trained with and load its weights (float32, whatever
-    precision it was trained in), not the optimizer's. The config defaults to the one saved
-    beside the checkpoint."""
+
+def generator_config(checkpoint_path, config=None):
+    """The config a checkpoint is generated with: `config` (--config_file) if it agrees with
+    the one saved beside the checkpoint, else that one."""
     if not checkpoints.exists(checkpoint_path):
         raise UserError(f"--checkpoint_path {checkpoint_path!r} names no checkpoint (expected {checkpoint_path}.index)")
     saved = checkpoints.config_beside(checkpoint_path)
     if config is None:
         if saved is None:
             raise UserError(f"no {checkpoints.CONFIG_NAME} beside {checkpoint_path!r}; pass the model's --config_file")
-        config = saved
-    elif saved is not None and saved != config:
+        return saved
+    if saved is not None and saved != config:
         raise UserError(
             f"--config_file differs from the {checkpoints.CONFIG_NAME} that {checkpoint_path!r} was trained with "
             f"({', '.join(config.keys_differing_from(saved))} differ); leave --config_file out to use the run's own"
         )
-    model = build_model(config)
+    return config
+
+
+def load_generator_model(checkpoint_path, config=None, log=print):
+    """Build the model a checkpoint was trained with and load its weights (float32, whatever
+    precision it was trained in), not the optimizer's. The config defaults to the one saved
+    beside the checkpoint."""
+    model = build_model(generator_config(checkpoint_path, config), initialize=False)  # every weight is restored
     checkpoints.RunCheckpoint(model).restore(checkpoint_path, what="--checkpoint_path", log=log)
     return model
+
+
+def compilation_cache_dir(choice, config, num_seqs, log=print):
+    """The folder of XLA's compilation cache for this model and num_seqs, created; None when
+    `choice` is False (--compilation_cache None).
+
+    `choice` is the cache's root (None: settings.default_compilation_cache()). Inside it, each
+    combination of model config, num_seqs, TensorFlow and samplernn version has its own
+    folder, named by a hash of them: what any of them changes is compiled afresh, never read
+    from a stale entry. A default root that cannot be created is warned about and left out;
+    one the user named is an error."""
+    if choice is False:
+        return None
+    root = choice if choice is not None else default_compilation_cache()
+    key = json.dumps(
+        {"config": config.to_dict(), "num_seqs": num_seqs, "tensorflow": tf.__version__, "samplernn": __version__},
+        sort_keys=True,
+    )
+    folder = os.path.join(os.path.abspath(root), hashlib.sha256(key.encode()).hexdigest()[:16])
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        if choice is None:
+            log(f"Warning: no compilation cache, {folder!r} cannot be created ({err.strerror}); compiling afresh")
+            return None
+        raise UserError(
+            f"--compilation_cache {choice!r}: cannot create {folder!r} ({err.strerror}); "
+            "--compilation_cache None compiles without it"
+        ) from None
+    return folder
 
 
 def seed_audio_from_file(path, offset, sample_rate, config):
@@ -248,19 +294,69 @@ def write_outputs(paths, levels, config, sample_rate, plot=True):
             plotting.save_spectrogram(path)
 
 
-class GenerationProgress:
-    """`Generating: 1.50/3.00 s (0.42x real time)` on a progress line (see samplernn.progress)."""
+_IMPORTED = time.perf_counter()
 
-    def __init__(self, sample_rate):
+
+def seconds_since_start():
+    """Wall time since this process started (from /proc on Linux), else since it imported this
+    module, which is soon after."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _IMPORTED
+
+
+def _cache_entries(folder):
+    return set(os.listdir(folder)) if folder and os.path.isdir(folder) else set()
+
+
+class GenerationProgress:
+    """What each phase of generate.py costs, a line each, and the progress line
+    (see samplernn.progress):
+
+        Loading: 1.2 s (after 11.5 s of start-up, TensorFlow's import included)
+        Compiling: 4.1 s, first sample 16.8 s after start (compilation cache: 3 entries read from ...)
+        Generating: 1.50/3.00 s (0.42x real time, 3.6 s)
+    """
+
+    def __init__(self, sample_rate, compilation_cache=None, log=print):
         self.sample_rate = sample_rate
-        self.start = time.perf_counter()
+        self.cache = compilation_cache
+        self.log = log
         self.line = ProgressLine()
+        self.start = time.perf_counter()
+
+    def loaded(self):
+        """Call when the model is loaded; compiling starts."""
+        took = time.perf_counter() - self.start
+        before = seconds_since_start() - took
+        self.log(f"Loading: {took:.1f} s (after {before:.1f} s of start-up, TensorFlow's import included)")
+        self._cached = _cache_entries(self.cache)
+        self.start = time.perf_counter()
+
+    def compiled(self):
+        """Call once the first samples are out; generating starts."""
+        took = time.perf_counter() - self.start
+        if self.cache is None:
+            cache = "compilation cache off"
+        else:
+            new = len(_cache_entries(self.cache) - self._cached)
+            if new:
+                cache = f"compilation cache: {new} entries written to {self.cache}"
+            elif self._cached:
+                cache = f"compilation cache: {len(self._cached)} entries read from {self.cache}"
+            else:  # TensorFlow's devices started before the cache was set (in-process callers)
+                cache = f"compilation cache {self.cache} unused"
+        self.log(f"Compiling: {took:.1f} s, first sample {seconds_since_start():.1f} s after start ({cache})")
+        self.start = time.perf_counter()
 
     def __call__(self, done, total):
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         speed = done / self.sample_rate / elapsed
-        text = f"Generating: {done / self.sample_rate:.2f}/{total / self.sample_rate:.2f} s ({speed:.2f}x real time)"
-        self.line.update(text, last=done >= total)
+        text = f"Generating: {done / self.sample_rate:.2f}/{total / self.sample_rate:.2f} s "
+        self.line.update(text + f"({speed:.2f}x real time, {elapsed:.1f} s)", last=done >= total)
 
 
 def ensure_writable(path):
@@ -335,23 +431,29 @@ def generate_files(settings, log=print):
     """Everything generate.py does after parsing its GenerateSettings: load, sample, write.
     Returns the paths written."""
     ensure_writable(settings.output_path)
-    config = ModelConfig.load(settings.config_file) if settings.config_file else None
-    configure(settings.device)
-    model = load_generator_model(settings.checkpoint_path, config, log)
+    config = generator_config(
+        settings.checkpoint_path, ModelConfig.load(settings.config_file) if settings.config_file else None
+    )
     rate = generation_sample_rate(settings, log)
     seed_audio = None
     if settings.seed:
-        seed_audio = seed_audio_from_file(settings.seed, settings.seed_offset, rate, model.config)
+        seed_audio = seed_audio_from_file(settings.seed, settings.seed_offset, rate, config)
+    cache = compilation_cache_dir(settings.compilation_cache, config, settings.num_seqs, log)
+    configure(settings.device, log=log, compilation_cache=cache)
+    phases = GenerationProgress(rate, cache, log)
+    model = load_generator_model(settings.checkpoint_path, config, log)
+    phases.loaded()
     temperatures = expand_temperatures(settings.temperature, settings.num_seqs)
     levels = Sampler(model).generate(
         int(round(settings.dur * rate)),
         temperatures,
         random_seed=settings.random_seed,
         seed_audio=seed_audio,
-        progress=GenerationProgress(rate),
+        progress=phases,
+        compiled=phases.compiled,
     )
     paths = output_paths(settings.output_path, checkpoints.epoch_of(settings.checkpoint_path), temperatures)
-    write_outputs(paths, levels, model.config, rate, settings.plot)
+    write_outputs(paths, levels, config, rate, settings.plot)
     return paths
 
 

@@ -3,6 +3,7 @@ reference's). Nothing here imports TensorFlow, so the scripts build their parser
 --help and --version, without loading it."""
 
 import dataclasses
+import os
 
 from samplernn.errors import UserError
 
@@ -18,6 +19,13 @@ BEST_CONFIG_NAME = "best.config.json"
 
 # The rate of a run that did not record one (runs before 0.2.0, the reference's): its default.
 FALLBACK_SAMPLE_RATE = 16000
+
+
+def default_compilation_cache():
+    """Where generate.py keeps its compiled sampling functions unless told otherwise:
+    $XDG_CACHE_HOME/samplernn/xla, or ~/.cache/samplernn/xla."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "samplernn", "xla")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -89,6 +97,7 @@ class GenerateSettings(SharedSettings):
     dur: float = 3.0
     num_seqs: int = 1
     random_seed: object = None  # None: a fresh sequence of random numbers each run
+    compilation_cache: object = None  # a folder; None: default_compilation_cache(); False: off
 
     def __post_init__(self):
         super().__post_init__()

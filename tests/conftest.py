@@ -8,8 +8,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# generate.py's compilation cache (settings.default_compilation_cache) goes to a folder of this
+# session, here and in the processes the tests start, never to the user's ~/.cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="samplernn_tests_cache_")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

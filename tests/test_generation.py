@@ -205,6 +205,33 @@ def test_generate_progress_is_rewritten_on_a_terminal_and_whole_lines_in_a_log(t
         assert [line.split(" (")[0] for line in shown] == ["Generating: 1.00/2.50 s", "Generating: 2.50/2.50 s"]
 
 
+def test_the_compilation_cache_has_a_folder_per_config_num_seqs_and_version(tmp_path, monkeypatch):
+    config, root = tiny_config(), str(tmp_path / "cache")
+    folder = generation.compilation_cache_dir(root, config, 1)
+    assert os.path.isdir(folder) and os.path.dirname(folder) == root
+    assert generation.compilation_cache_dir(root, config, 1) == folder
+    others = {
+        generation.compilation_cache_dir(root, config, 2),
+        generation.compilation_cache_dir(root, config.replace(dim=24), 1),
+    }
+    monkeypatch.setattr(tf, "__version__", "0.0.0")
+    others.add(generation.compilation_cache_dir(root, config, 1))
+    assert len(others | {folder}) == 4
+    assert generation.compilation_cache_dir(False, config, 1) is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert generation.compilation_cache_dir(None, config, 1).startswith(str(tmp_path / "xdg" / "samplernn" / "xla"))
+
+
+def test_an_unusable_compilation_cache_is_one_line_or_a_warning(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(generation.UserError, match="--compilation_cache .* None compiles without it"):
+        generation.compilation_cache_dir(str(tmp_path / "file"), tiny_config(), 1)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # the default: generate without it
+    logged = []
+    assert generation.compilation_cache_dir(None, tiny_config(), 1, logged.append) is None
+    assert len(logged) == 1 and logged[0].startswith("Warning: no compilation cache")
+
+
 @pytest.mark.parametrize(
     "change,message",
     [
@@ -227,6 +254,7 @@ def test_generate_progress_is_rewritten_on_a_terminal_and_whole_lines_in_a_log(t
             "past the end",
         ),
         (lambda a, t: a.__setitem__(1, str(t / "a_file" / "out.wav")), "--output_path"),
+        (lambda a, t: a.extend(["--compilation_cache", str(t / "a_file")]), "--compilation_cache"),
     ],
 )
 def test_generate_bad_inputs_get_one_line(tmp_path, capsys, change, message):

@@ -4,6 +4,7 @@ energy must sit at the tone's harmonics, as tensorflow-wavenet's model test asks
 White noise puts about 2 * 10 Hz / f0 (10% at 200 Hz) there."""
 
 import glob
+import os
 
 import numpy as np
 import pytest
@@ -39,9 +40,12 @@ def train_on(tmp_path, pitches, files_per_pitch, seconds, epochs, generate):
     return checkpoints.checkpoints_in(run_dir)[-1]
 
 
-def generate(tmp_path, checkpoint, name, *args):
+def generate(tmp_path, checkpoint, name, *args, printed=None):
+    """The clips generate.py writes; what it prints is appended to `printed`."""
     out = tmp_path / "out" / f"{name}.wav"
-    run_script("generate.py", "--checkpoint_path", checkpoint, "--output_path", out, "--plot", "False", *args)
+    done = run_script("generate.py", "--checkpoint_path", checkpoint, "--output_path", out, "--plot", "False", *args)
+    if printed is not None:
+        printed.append(done.stdout)
     return [sf.read(path)[0] for path in sorted(glob.glob(str(out)[:-4] + "_*.wav"))]
 
 
@@ -63,11 +67,24 @@ def test_in_training_generation_plays_the_tone(tone):
     assert_tonal(clip)
 
 
-def test_generate_py_plays_the_tone_at_temperature_1(tone):
+def test_generate_py_plays_the_tone_at_temperature_1_and_again_from_its_compilation_cache(tone):
     tmp_path, checkpoint = tone
-    (clip,) = generate(tmp_path, checkpoint, "warm", "--dur", 1, "--temperature", 1.0, "--random_seed", 1)
+    cache, printed = tmp_path / "cache", []
+    args = ("--dur", 1, "--temperature", 1.0, "--random_seed", 1, "--compilation_cache", cache)
+    (clip,) = generate(tmp_path, checkpoint, "warm", *args, printed=printed)
     assert len(clip) == RATE
     assert_tonal(clip)
+    (key,) = os.listdir(cache)  # one folder for this model and --num_seqs
+    entries = {name: os.stat(cache / key / name).st_mtime_ns for name in os.listdir(cache / key)}
+    # A second run reads what the first compiled, writes nothing, and makes the same audio.
+    (again,) = generate(tmp_path, checkpoint, "again", *args, printed=printed)
+    np.testing.assert_array_equal(again, clip)
+    assert {name: os.stat(cache / key / name).st_mtime_ns for name in os.listdir(cache / key)} == entries
+    first, second = (text.splitlines() for text in printed)
+    assert f"{len(entries)} entries written to {cache / key})" in first[1]
+    assert f"{len(entries)} entries read from {cache / key})" in second[1]
+    for lines in (first, second):  # each phase's line, in order
+        assert [line.split(":")[0] for line in lines[:3]] == ["Loading", "Compiling", "Generating"]
 
 
 def test_generate_py_plays_the_tone_in_several_sequences_at_a_low_temperature(tone):

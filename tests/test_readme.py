@@ -57,6 +57,7 @@ def activation():
 def run_in_fresh_shell(argv, cwd):
     """argv in `bash -lc` with nothing of this process's environment but HOME and the activation."""
     env = {"HOME": os.environ.get("HOME", "/root"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env["XDG_CACHE_HOME"] = os.environ["XDG_CACHE_HOME"]  # the session's (conftest), not the user's
     script = f"{activation()} && {shlex.join(argv)}"
     done = subprocess.run(["bash", "-lc", script], cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"{shlex.join(argv)} failed:\n{done.stderr}"
