@@ -96,7 +96,7 @@ def _own_cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def _system_busy_seconds():
+def system_busy_seconds():
     """CPU seconds all processes spent busy since boot (from /proc/stat), or None off Linux."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
@@ -115,13 +115,13 @@ class CpuMeter:
     """
 
     def __enter__(self):
-        self._wall, self._own, self._sys = time.perf_counter(), _own_cpu_seconds(), _system_busy_seconds()
+        self._wall, self._own, self._sys = time.perf_counter(), _own_cpu_seconds(), system_busy_seconds()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.perf_counter() - self._wall
         self.own = _own_cpu_seconds() - self._own
-        busy = _system_busy_seconds()
+        busy = system_busy_seconds()
         self.others = None if busy is None else max(0.0, (busy - self._sys) - self.own) / max(self.wall, 1e-9)
         return False
 
