@@ -136,7 +136,7 @@ def run_process(cmd):
 
 
 def bare_import(reps=2):
-    """The reference figures: `import tensorflow` alone in a fresh process, best of `reps`."""
+    """The reference: `import tensorflow` alone in a fresh process, best of `reps`."""
     runs = [run_process([sys.executable, "-c", "import tensorflow"])[0] for _ in range(reps)]
     return dict(wall_s=min(r["wall_s"] for r in runs), peak_rss_mb=min(r["peak_rss_mb"] for r in runs))
 
@@ -181,6 +181,8 @@ def run_process_row(spec, checkpoint, cache, reference):
         config=spec["config"],
         num_seqs=spec["num_seqs"],
         cache=spec["cache"],
+        import_s=reference["wall_s"],
+        import_rss_mb=reference["peak_rss_mb"],
         beyond_import_s=row["first_sample_s"] - reference["wall_s"],
         first_sample_ratio=row["first_sample_s"] / reference["wall_s"],
         rss_beyond_import_mb=row["peak_rss_mb"] - reference["peak_rss_mb"],
@@ -194,45 +196,47 @@ def process_plan(args):
 
 
 def run_process_rows(args):
-    """The bare import, then each whole-process row; the checkpoints and caches in a temp folder."""
-    reference = bare_import()
-    print(f"  import tensorflow: {reference['wall_s']:.1f} s, {reference['peak_rss_mb']:.0f} MB", flush=True)
-    rows = []
+    """Each whole-process row, after a bare import timed just before each cold row (the machine
+    as those two rows find it; a shared machine's load comes and goes); the checkpoints and
+    caches in a temp folder. Returns the imports and the rows."""
+    rows, imports = [], []
     with tempfile.TemporaryDirectory(prefix="samplernn_bench_") as tmp:
         saved = {}
         for spec in process_plan(args):
             if spec["config"] not in saved:
                 saved[spec["config"]] = run_child(dict(kind="checkpoint", config=spec["config"], dir=tmp))["checkpoint"]
+            if spec["cache"] == "cold":
+                imports.append(bare_import())
+                print(f"  import tensorflow: {imports[-1]['wall_s']:.1f} s, {imports[-1]['peak_rss_mb']:.0f} MB")
             cache = os.path.join(tmp, f"cache_{spec['config']}_{spec['num_seqs']}")
-            rows.append(run_process_row(spec, saved[spec["config"]], cache, reference))
+            rows.append(run_process_row(spec, saved[spec["config"]], cache, imports[-1]))
             r = rows[-1]
             print(
                 f"  generate.py {r['config']} num_seqs={r['num_seqs']} {r['cache']}: first sample "
                 f"{r['first_sample_s']:.1f} s, peak {r['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
-    return reference, rows
+    return imports, rows
 
 
-def print_process_table(reference, rows):
+def print_process_table(rows):
     head = f"{'config':8} {'seqs':>4} {'cache':5} {'start-up':>8} {'load':>5} {'compile':>7} {'first':>6} "
-    head += f"{'- import':>8} {'x import':>8} {'generate':>8} {'wall':>6} {'peak MB':>7} {'+ import':>8} {'busy':>5}"
+    head += f"{'import':>6} {'- import':>8} {'x import':>8} {'generate':>8} {'wall':>6} {'peak MB':>7} "
+    head += f"{'+ import':>8} {'busy':>5}"
     print(head)
     print("-" * len(head))
     for r in rows:
         print(
             f"{r['config']:8} {r['num_seqs']:>4} {r['cache']:5} {r['startup_s']:>8.1f} {r['loading_s']:>5.1f} "
-            f"{r['compiling_s']:>7.1f} {r['first_sample_s']:>6.1f} {r['beyond_import_s']:>+8.1f} "
+            f"{r['compiling_s']:>7.1f} {r['first_sample_s']:>6.1f} {r['import_s']:>6.1f} {r['beyond_import_s']:>+8.1f} "
             f"{r['first_sample_ratio']:>8.2f} {r['generating_s']:>8.1f} {r['wall_s']:>6.1f} {r['peak_rss_mb']:>7.0f} "
             f"{r['rss_beyond_import_mb']:>+8.0f} {r['other_cores_busy'] or 0:>5.2f}"
         )
-    print(
-        f"generate.py, 1 s of audio, in seconds from process start; the reference, a bare `import tensorflow` "
-        f"in a fresh process: {reference['wall_s']:.1f} s, {reference['peak_rss_mb']:.0f} MB peak RSS."
-    )
-    print("first: time to the first sample; - import / x import: first minus / over the bare import's time")
-    print("(targets at the default config: +5 s warm, +15 s cold); + import: peak RSS beyond the bare")
-    print("import's (target: under 1024 MB); busy: CPU cores other processes used meanwhile.")
+    print("generate.py, 1 s of audio, in seconds from process start. import: a bare `import tensorflow` in a")
+    print("fresh process, timed just before the row's cold run; first: time to the first sample; - import /")
+    print("x import: first minus / over import (targets at the default config: +5 s warm, +15 s cold);")
+    print("+ import: peak RSS beyond the bare import's (target: under 1024 MB); busy: CPU cores other")
+    print("processes used meanwhile.")
 
 
 def plan(args):
@@ -293,17 +297,17 @@ def main(argv=None):
             f"{r['ratio_to_matmul']:.1%} of matmul",
             flush=True,
         )
-    reference, process_rows = run_process_rows(args) if args.rows != "loop" else (None, [])
+    imports, process_rows = run_process_rows(args) if args.rows != "loop" else ([], [])
     if rows:
         print()
         print_table(rows)
     if process_rows:
         print()
-        print_process_table(reference, process_rows)
+        print_process_table(process_rows)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         machine = platform.processor() or platform.machine()
-        results = dict(machine=machine, cores=os.cpu_count(), rows=rows, bare_import=reference, processes=process_rows)
+        results = dict(machine=machine, cores=os.cpu_count(), rows=rows, bare_imports=imports, processes=process_rows)
         json.dump(results, f, indent=2)
     print(f"wrote {args.out}")
     return 0
