@@ -15,12 +15,16 @@ from samplernn.files import atomic_write
 PENTATONIC_STEPS = (0, 2, 4, 7, 9)
 # E4: periods of 29-48 samples at 16 kHz, about one big frame of the demo's model.
 ROOT_HZ = 329.63
-BEAT_SECONDS = 0.25
+# Notes of a quarter to half a second: several onsets in every training subsequence's reach
+# of a few seconds, so the small model meets onsets often enough to make its own.
+BEAT_SECONDS = 0.125
 NOTE_BEATS = (2, 2, 3, 4)
 # Each note rings on for this fraction of its length into the next, then is damped.
 RING_OVER = 0.25
 RELEASE_SECONDS = 0.05
-STRING_DECAY = 0.999
+# What each pass round the string keeps: 0.13 dB lost per pass, 45-70 dB per second at these
+# pitches, so each note fades audibly within its own length, as a plucked string does.
+STRING_DECAY = 0.985
 # Where the string is plucked, as a fraction of its length: sets the harmonics' balance.
 PLUCK_POSITION = 0.25
 PEAK_DBFS = -3.0
@@ -30,8 +34,8 @@ END_FADE_SECONDS = 0.05
 def synthesize_demo_corpus(path, seconds=180.0, sample_rate=16000, seed=0):
     """Write a mono 16-bit wav of Karplus-Strong melodies to `path` and return the path.
 
-    Notes random-walk over a one-octave E major pentatonic scale in half-second to
-    one-second lengths and ring a little into the next note. The mix peaks at -3 dBFS. The
+    Notes random-walk over a one-octave E major pentatonic scale in quarter-second to
+    half-second lengths, fade as they ring and ring a little into the next note. The mix peaks at -3 dBFS. The
     same arguments always produce the same bytes.
     """
     total = round(seconds * sample_rate)
