@@ -58,7 +58,7 @@ SAVED_LINE = re.compile(r"^Saved checkpoint (.+)$")
 
 BUDGETS = {
     # files are whole batches of --batch_size; steps per epoch = train batches x subsequences per file
-    "full": dict(train_files=64, val_files=16, epochs=2, gen_dur=3.0, gen_seqs=2),
+    "full": dict(train_files=48, val_files=16, epochs=2, gen_dur=3.0, gen_seqs=2),
     "quick": dict(train_files=16, val_files=16, epochs=1, gen_dur=1.0, gen_seqs=1),
 }
 
@@ -125,6 +125,8 @@ def train_row(name, spec, seed, data_dir, row_dir, args, budget):
         config_overrides=overrides,
         train_flags=flags,
         train_seconds=time.perf_counter() - start,
+        # this machine is shared: the 1-minute load average as training ended (2 cores here)
+        load_average=os.getloadavg()[0],
         epochs=[],
         train_log=os.path.join(row_dir, "train.log"),
     )
@@ -176,7 +178,8 @@ def write_reference(paths, path):
     sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
 
 
-def bench_corpus(corpus, corpus_dir, workdir, rows_spec, args, budget):
+def bench_corpus(corpus, corpus_dir, workdir, rows_spec, args, budget, result, save):
+    """Fill `result` row by row, calling `save()` after each, so an interrupted run keeps what it measured."""
     n_files = budget["train_files"] + budget["val_files"]
     files = select_files(corpus_dir, n_files)
     data_dir = os.path.join(workdir, corpus, "data")
@@ -185,7 +188,7 @@ def bench_corpus(corpus, corpus_dir, workdir, rows_spec, args, budget):
         os.symlink(os.path.abspath(path), os.path.join(data_dir, f"{i:04d}_{os.path.basename(path)}"))
     reference = os.path.join(workdir, corpus, "reference.wav")
     write_reference(files, reference)
-    result = dict(corpus=corpus, corpus_dir=corpus_dir, files=[os.path.basename(p) for p in files], rows=[])
+    result.update(corpus=corpus, corpus_dir=corpus_dir, files=[os.path.basename(p) for p in files], rows=[])
     for index, (spec, seed) in enumerate(rows_spec):
         label = f"{spec or BASELINE} (seed {seed})"
         print(f"[{corpus}] {label}: training", flush=True)
@@ -201,8 +204,8 @@ def bench_corpus(corpus, corpus_dir, workdir, rows_spec, args, budget):
         if "error" in row:
             print(f"[{corpus}] {label}: FAILED: {row['error']}", flush=True)
         result["rows"].append(row)
-    add_differences(result["rows"])
-    return result
+        add_differences(result["rows"])
+        save()
 
 
 def add_differences(rows):
@@ -298,19 +301,21 @@ def main(argv=None):
         results=[],
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+
+    def save():
+        with open(args.out, "w") as f:
+            json.dump(summary, f, indent=2)
+
     try:
         for name, corpus_dir in corpus_dirs.items():
-            summary["results"].append(bench_corpus(name, corpus_dir, workdir, rows_spec, args, budget))
-            # after every corpus, so an interrupted run keeps what it measured
-            with open(args.out, "w") as f:
-                json.dump(summary, f, indent=2)
+            summary["results"].append({})
+            bench_corpus(name, corpus_dir, workdir, rows_spec, args, budget, summary["results"][-1], save)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     summary["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     summary["load_average_at_end"] = os.getloadavg()
-    with open(args.out, "w") as f:
-        json.dump(summary, f, indent=2)
+    save()
     print()
     print(
         f"budget: {budget['train_files']} training and {budget['val_files']} validation files, batch "
