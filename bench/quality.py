@@ -14,8 +14,10 @@ report their difference from the baseline of the same invocation.
 
 A variant is one string of tokens: `key=value` overrides a model config key (the value is
 read as JSON, else as a string: `rnn_type=lstm`, `frame_sizes=[8,32]`), and `--flag value`
-or `--flag=value` is passed to train.py after the benchmark's own flags, so it wins. Any key
-the config accepts or flag train.py takes can be ablated; train.py refuses unknown ones.
+or `--flag=value` is passed to train.py after the benchmark's own flags, so it wins, and
+`recipe.key=value` sets one of samplernn.recipe's training choices through SAMPLERNN_RECIPE
+(`recipe.init=he`, `recipe.warmup_steps=200`). Any key the config or the recipe accepts or flag
+train.py takes can be ablated; train.py refuses unknown ones.
 """
 
 import argparse
@@ -64,8 +66,9 @@ BUDGETS = {
 
 
 def parse_variant(spec):
-    """`spec` -> (config overrides {key: value}, train.py flags [str]). See the module doc."""
-    overrides, flags = {}, []
+    """`spec` -> (config overrides {key: value}, train.py flags [str], recipe overrides {key:
+    value}). See the module doc."""
+    overrides, flags, recipe = {}, [], {}
     for token in spec.split():
         if token.startswith("--"):
             flags += token.split("=", 1)
@@ -73,13 +76,14 @@ def parse_variant(spec):
             flags.append(token)  # a value of the flag before it
         elif "=" in token:
             key, _, text = token.partition("=")
+            target, key = (recipe, key[len("recipe.") :]) if key.startswith("recipe.") else (overrides, key)
             try:
-                overrides[key] = json.loads(text)
+                target[key] = json.loads(text)
             except json.JSONDecodeError:
-                overrides[key] = text
+                target[key] = text
         else:
             raise SystemExit(f"--variant {spec!r}: {token!r} is neither key=value nor a --flag or its value")
-    return overrides, flags
+    return overrides, flags, recipe
 
 
 def select_files(corpus_dir, count):
@@ -90,16 +94,16 @@ def select_files(corpus_dir, count):
     return [paths[(i * len(paths)) // count] for i in range(count)]
 
 
-def run_logged(cmd, log_path):
+def run_logged(cmd, log_path, env=None):
     """Run `cmd`, its output to `log_path`; returns (return code, the output's lines)."""
     with open(log_path, "w") as log:
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO).returncode
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env).returncode
     with open(log_path) as log:
         return code, log.read().splitlines()
 
 
 def train_row(name, spec, seed, data_dir, row_dir, args, budget):
-    overrides, flags = parse_variant(spec) if spec else ({}, [])
+    overrides, flags, recipe = parse_variant(spec) if spec else ({}, [], {})
     os.makedirs(row_dir, exist_ok=True)
     with open(args.config_file) as f:
         config = json.load(f)
@@ -117,13 +121,15 @@ def train_row(name, spec, seed, data_dir, row_dir, args, budget):
     cmd += ["--checkpoint_every", str(budget["epochs"]), "--max_checkpoints", "1", "--resume", "False"]
     cmd += ["--early_stopping_patience", "None", "--generate", "False", "--verbose", "True", *flags]
     start = time.perf_counter()
-    code, lines = run_logged(cmd, os.path.join(row_dir, "train.log"))
+    env = dict(os.environ, SAMPLERNN_RECIPE=json.dumps(recipe)) if recipe else None
+    code, lines = run_logged(cmd, os.path.join(row_dir, "train.log"), env)
     row = dict(
         name=name,
         variant=spec or BASELINE,
         train_seed=seed,
         config_overrides=overrides,
         train_flags=flags,
+        recipe=recipe,
         train_seconds=time.perf_counter() - start,
         # this machine is shared: the 1-minute load average as training ended (2 cores here)
         load_average=os.getloadavg()[0],
