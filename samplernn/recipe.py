@@ -52,9 +52,6 @@ class Recipe:
         """The learning rate's multiplier at optimizer step `step` (counted from 0)."""
         return min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
 
 DEFAULT = Recipe()
 
