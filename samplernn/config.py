@@ -34,6 +34,9 @@ class ModelConfig:
     # Off by default: on the demo corpus each made validation NLL worse (README, "Configuring the model").
     learn_h0: bool = False
     weight_norm: bool = False
+    # A ReLU after the sample MLP's first layer (the embedded window plus the frame tier's
+    # conditioning). The paper's code has none there; 0.2.0 models have one.
+    mlp_input_relu: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "frame_sizes", tuple(self.frame_sizes))
@@ -116,6 +119,7 @@ _TYPES = {
     "rnn_dropout": float,
     "learn_h0": bool,
     "weight_norm": bool,
+    "mlp_input_relu": bool,
 }
 
 

@@ -113,8 +113,9 @@ class SampleMLP(keras.layers.Layer):
     window position (embedding @ kernel slice), and each sample sums frame_size table rows.
     """
 
-    def __init__(self, frame_size, q_levels, emb_size, dim, weight_norm=False, **kwargs):
+    def __init__(self, frame_size, q_levels, emb_size, dim, weight_norm=False, input_relu=True, **kwargs):
         super().__init__(**kwargs)
+        self.input_relu = input_relu
         self.frame_size = frame_size
         self.q_levels = q_levels
         self.emb_size = emb_size
@@ -157,10 +158,13 @@ class SampleMLP(keras.layers.Layer):
 
     def call(self, windows, conditioning):
         """windows (..., frame_size) levels, conditioning (..., dim) -> logits (..., q_levels) float32."""
-        x = tf.nn.relu(window_lookup_sum(self.input_tables(), windows) + self.input_bias + conditioning)
+        x = self._input_activation(window_lookup_sum(self.input_tables(), windows) + self.input_bias + conditioning)
         for layer in self.hidden:
             x = layer(x)
         return self.logits(x)
+
+    def _input_activation(self, x):
+        return tf.nn.relu(x) if self.input_relu else x
 
     def generation_weights(self):
         """What generation computes once per call rather than once per sample: the input tables,
@@ -173,7 +177,9 @@ class SampleMLP(keras.layers.Layer):
         """Logits for one sample per row: windows (batch, frame_size), conditioning (batch, dim),
         weights from generation_weights()."""
         tables, kernels = weights
-        x = tf.nn.relu(window_lookup_sum(tables, windows) + tf.cast(self.input_bias, tf.float32) + conditioning)
+        x = self._input_activation(
+            window_lookup_sum(tables, windows) + tf.cast(self.input_bias, tf.float32) + conditioning
+        )
         for i, kernel in enumerate(kernels):
             x = matmul_bias_row(x, kernel)
             if i < len(kernels) - 1:
@@ -188,6 +194,7 @@ class SampleMLP(keras.layers.Layer):
             "emb_size": self.emb_size,
             "dim": self.dim,
             "weight_norm": self.weight_norm,
+            "input_relu": self.input_relu,
         }
 
 
@@ -224,6 +231,7 @@ class SampleRNN(keras.Model):
         rnn_dropout,
         learn_h0,
         weight_norm,
+        mlp_input_relu=True,
         rnn_implementation="auto",
         **kwargs,
     ):
@@ -241,6 +249,7 @@ class SampleRNN(keras.Model):
             rnn_dropout=rnn_dropout,
             learn_h0=learn_h0,
             weight_norm=weight_norm,
+            mlp_input_relu=mlp_input_relu,
         )
         self.rnn_implementation = rnn_implementation
         cfg = self.config
@@ -268,7 +277,13 @@ class SampleRNN(keras.Model):
             tiers.append(tier)
         self.tiers = tiers
         self.sample_mlp = SampleMLP(
-            cfg.frame_size, cfg.q_levels, emb_size, dim, weight_norm=weight_norm, name="sample_mlp"
+            cfg.frame_size,
+            cfg.q_levels,
+            emb_size,
+            dim,
+            weight_norm=weight_norm,
+            input_relu=mlp_input_relu,
+            name="sample_mlp",
         )
         self.sample_mlp.build(None)
         self.built = True

@@ -81,6 +81,7 @@ def test_round_trip_through_dict_and_file(tmp_path):
         rnn_dropout=0.25,
         learn_h0=False,
         weight_norm=False,
+        mlp_input_relu=False,
     )
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     assert json.loads(json.dumps(cfg.to_dict())) == cfg.to_dict()  # plain JSON types only
@@ -115,6 +116,7 @@ def test_config_is_immutable():
         ({"skip_conn": 0}, "skip_conn"),
         ({"learn_h0": 1}, "learn_h0"),
         ({"weight_norm": "yes"}, "weight_norm"),
+        ({"mlp_input_relu": "no"}, "mlp_input_relu"),
         ({"rnn_dropout": True}, "rnn_dropout"),
         ({"rnn_dropout": "0.1"}, "rnn_dropout"),
         ({"rnn_type": 1}, "rnn_type"),

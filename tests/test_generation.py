@@ -75,25 +75,33 @@ def test_output_names_follow_the_reference():
 
 
 @pytest.mark.parametrize(
-    "rnn_type,skip,frame_sizes,xla_steps",
+    "rnn_type,skip,frame_sizes,xla_steps,input_relu",
     [
-        ("gru", False, (4, 16), True),
-        ("gru", False, (4, 16), False),
-        ("lstm", True, (4, 16), True),
-        ("lstm", True, (4, 16), False),
-        ("gru", True, (4,), True),  # two tiers
-        ("lstm", False, (4,), False),
-        ("gru", False, (2, 4, 16), True),  # four tiers
-        ("lstm", True, (2, 4, 16), False),
+        ("gru", False, (4, 16), True, True),
+        ("gru", False, (4, 16), False, False),
+        ("lstm", True, (4, 16), True, False),
+        ("lstm", True, (4, 16), False, True),
+        ("gru", True, (4,), True, True),  # two tiers
+        ("lstm", False, (4,), False, False),
+        ("gru", False, (2, 4, 16), True, False),  # four tiers
+        ("lstm", True, (2, 4, 16), False, True),
     ],
 )
-def test_compiled_loop_matches_the_training_forward_pass(rnn_type, skip, frame_sizes, xla_steps, monkeypatch):
+def test_compiled_loop_matches_the_training_forward_pass(
+    rnn_type, skip, frame_sizes, xla_steps, input_relu, monkeypatch
+):
     # Near-zero temperature makes sampling an argmax, so the generated levels must be
     # exactly those the (uncompiled, whole-sequence) training forward pass predicts.
     # Both forms of the tier steps: XLA-compiled and graph mode.
     monkeypatch.setattr(generation, "XLA_STEP_WORK", 10**9 if xla_steps else 0)
     config = tiny_config(
-        rnn_type=rnn_type, skip_conn=skip, num_rnn_layers=2, learn_h0=True, weight_norm=True, frame_sizes=frame_sizes
+        rnn_type=rnn_type,
+        skip_conn=skip,
+        num_rnn_layers=2,
+        learn_h0=True,
+        weight_norm=True,
+        frame_sizes=frame_sizes,
+        mlp_input_relu=input_relu,
     )
     model = randomized(build_model(config))
     g = config.big_frame_size
