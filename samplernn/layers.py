@@ -113,7 +113,11 @@ def window_lookup_sum(tables, windows):
     else:
         out = tf.gather(tables[0], windows[..., 0])
         for k in range(1, frame_size):
-            out += tf.gather(tables[k], windows[..., k])
+            # One gather at a time: TensorFlow would otherwise run all frame_size gathers as
+            # soon as it can and hold their (..., dim) results at once, about 1 GB at the
+            # default config and batch 16, more than the weights and Adam's slots together.
+            with tf.control_dependencies([out]):
+                out += tf.gather(tables[k], windows[..., k])
 
     def grad(upstream):
         q_levels, dim = tf.shape(tables)[1], tf.shape(tables)[2]
