@@ -202,16 +202,22 @@ class Sampler:
 
     def _samples_fn(self, history, frame_cond, uniforms, mlp_weights, temps):
         """The frame_size samples of one frame: history (n, G) levels, frame_cond (n, F, dim),
-        uniforms (F, n, 1). Returns the new history and the samples (n, F)."""
+        uniforms (F, n, 1). Returns the new history and the samples (n, F).
+
+        A loop rather than F unrolled copies of the MLP: each sample depends on the one
+        before, so unrolling fuses nothing across samples, and one copy traces and compiles
+        F times faster (start-up is most of a short generate.py run)."""
         f = self.model.config.frame_size
         g = self.model.config.big_frame_size
-        samples = []
-        for p in range(f):
+
+        def sample(p, history):
             logits = self.model.sample_mlp.step(history[:, g - f :], frame_cond[:, p], mlp_weights)
-            sample = sample_levels(logits / temps, uniforms[p])  # (n, 1)
-            history = tf.concat([history[:, 1:], sample], axis=1)
-            samples.append(sample)
-        return history, tf.concat(samples, axis=1)
+            level = sample_levels(logits / temps, uniforms[p])  # (n, 1)
+            return p + 1, tf.concat([history[:, 1:], level], axis=1)
+
+        _, history = tf.while_loop(lambda p, _: p < f, sample, (tf.constant(0), history), maximum_iterations=f)
+        # The frame's samples are the last F of the history.
+        return history, history[:, g - f :]
 
 
 def generator_config(checkpoint_path, config=None):
