@@ -35,7 +35,9 @@ class ModelConfig:
     learn_h0: bool = False
     weight_norm: bool = False
     # A ReLU after the sample MLP's first layer (the embedded window plus the frame tier's
-    # conditioning). The paper's code has none there; 0.2.0 models have one.
+    # conditioning). The paper's code has none there, and default.config.json turns it off
+    # (README, "Configuring the model"); a config without the key means the ReLU, as every
+    # model before the key had it, so their saved configs still build the model they trained.
     mlp_input_relu: bool = True
 
     def __post_init__(self):

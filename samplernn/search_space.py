@@ -15,6 +15,7 @@ import itertools
 
 from samplernn import cli
 from samplernn.config import ModelConfig
+from samplernn.configs import DEFAULT_CONFIG_FILE
 from samplernn.errors import UserError
 from samplernn.settings import TrainSettings
 
@@ -197,7 +198,8 @@ def _check_train(part):
 
 def split(point):
     """A point as (ModelConfig, TrainSettings overrides): what goes in the *.config.json and
-    what is passed to train.py on its command line."""
-    config = ModelConfig(**{k: v for k, v in point.items() if k in MODEL_KEYS})
+    what is passed to train.py on its command line. Keys the space does not search keep the
+    values of default.config.json, which train.py trains with when given no config."""
+    config = ModelConfig.load(DEFAULT_CONFIG_FILE).replace(**{k: v for k, v in point.items() if k in MODEL_KEYS})
     overrides = {k: v for k, v in point.items() if k not in MODEL_KEYS}
     return config, overrides

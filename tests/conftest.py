@@ -29,8 +29,9 @@ LENGTHS = (1024, 1100, 1250, 1370)
 
 
 def tiny_config(**changes):
-    """A three-tier model small enough that a training step takes milliseconds."""
-    base = dict(seq_len=32, frame_sizes=(4, 16), dim=16, num_rnn_layers=1, emb_size=8)
+    """A three-tier model small enough that a training step takes milliseconds, with the
+    sample MLP default.config.json gives (no ReLU after its first layer)."""
+    base = dict(seq_len=32, frame_sizes=(4, 16), dim=16, num_rnn_layers=1, emb_size=8, mlp_input_relu=False)
     base.update(changes)
     return ModelConfig(**base)
 

@@ -37,9 +37,9 @@ def test_defaults_are_the_references():
     assert data["rnn_dropout"] == 0.0
 
 
-def test_default_config_file_loads_to_the_defaults():
+def test_default_config_file_loads_to_the_defaults_without_the_mlp_input_relu():
     loaded = ModelConfig.load(str(DEFAULT_CONFIG_FILE))
-    assert loaded == ModelConfig()
+    assert loaded == ModelConfig(mlp_input_relu=False)
     on_disk = json.loads(DEFAULT_CONFIG_FILE.read_text())
     assert {key: on_disk[key] for key in REFERENCE_DEFAULTS} == REFERENCE_DEFAULTS
 
@@ -53,6 +53,12 @@ def test_the_top_level_configs_are_copies_of_the_packaged_ones(packaged):
 
 def test_an_empty_file_means_all_defaults(tmp_path):
     assert ModelConfig.load(write_json(tmp_path / "empty.config.json", {})) == ModelConfig()
+
+
+def test_a_config_saved_before_mlp_input_relu_keeps_the_relu(tmp_path):
+    # A run's model.config.json from before the key builds the model that run trained.
+    older = {k: v for k, v in ModelConfig().to_dict().items() if k != "mlp_input_relu"}
+    assert ModelConfig.load(write_json(tmp_path / "model.config.json", older)).mlp_input_relu is True
 
 
 def test_properties_name_the_bottom_and_top_frame_sizes():

@@ -89,6 +89,7 @@ def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch)
         monkeypatch.setenv(recipes.ENV, f'{{"warmup_steps": {warmup}}}')
         keras.utils.set_random_seed(0)
         start = build_model(config)  # the initial weights training builds after the same seed
+        recipes.initialize(start, recipes.from_environment())
         keras.utils.set_random_seed(0)
         settings = TrainSettings(
             data_dir=corpus, id=f"w{warmup}", logdir_root=str(tmp_path / "logdir"), num_epochs=1, batch_size=2,

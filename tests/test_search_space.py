@@ -131,6 +131,7 @@ def test_a_point_splits_into_a_config_and_train_py_flags():
     config, overrides = search_space.split(point)
     assert isinstance(config, ModelConfig)
     assert (config.frame_sizes, config.seq_len) == ((32, 128), 512)
+    assert config.mlp_input_relu is False  # unsearched keys as default.config.json has them
     assert overrides == {"batch_size": 16, "learning_rate": 0.01, "momentum": 0.9, "optimizer": "adam"}
     assert ModelConfig.from_dict(config.to_dict()) == config
 
