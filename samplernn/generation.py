@@ -170,9 +170,9 @@ class Sampler:
             )
             states, recurrents, block = list(states), list(recurrents), []
 
-            # The steps of every tier below the top and the samples of one big frame are
-            # unrolled when tracing, so the loop machinery runs once per big frame instead of
-            # once per sample.
+            # The steps of every tier below the top, each bottom step followed by the compiled
+            # loop over its frame's samples, are unrolled when tracing, so the graph's loop
+            # machinery runs once per big frame instead of once per frame.
             def step(k, conditioning, history):
                 size = self.tiers[k].tier.frame_size
                 below = tier_weights[k + 1] if k + 1 < len(self.tiers) else None
