@@ -339,9 +339,10 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         dataset = stepper.distribute(data.make_dataset(batches, config, settings.sample_rate))
         for step, batch in enumerate(dataset, 1):
             tick = time.perf_counter()
-            done = int(optimizer.iterations.numpy()) if recipe.warmup_steps else None
-            if done is not None and done <= recipe.warmup_steps:
-                optimizer.learning_rate = lr * recipe.warmup_factor(done)
+            if recipe.warmup_steps:
+                done = int(optimizer.iterations.numpy())
+                if done <= recipe.warmup_steps:
+                    optimizer.learning_rate = lr * recipe.warmup_factor(done)
             step_stats, states = stepper.train(batch, states)
             stats.add(*step_stats)
             if not math.isfinite(stats.loss):

@@ -30,6 +30,7 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"inti": "he"}', "unknown key 'inti'"),
         ('{"init": "lecun"}', "'init' must be one of glorot, he"),
         ('{"clipping": "none"}', "'clipping'"),
+        ('{"embedding_init": "zeros"}', "'embedding_init' must be one of uniform, normal"),
         ('{"adam_epsilon": 0}', "'adam_epsilon'"),
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
     ],
@@ -56,6 +57,17 @@ def test_he_init_rescales_the_relu_and_projection_kernels_and_their_gains():
     assert np.std(upsample) == pytest.approx(np.sqrt(2 / 256), rel=0.05)
     # The logits layer keeps its own initialisation.
     assert np.std(model.sample_mlp.logits.kernel.numpy()) < 0.9 * np.sqrt(2 / 256)
+
+
+def test_normal_embedding_init_draws_a_standard_normal_and_the_default_keeps_keras():
+    model = build_model(tiny_config(q_levels=256, emb_size=64))
+    before = model.sample_mlp.embedding.embeddings.numpy()
+    assert np.abs(before).max() <= 0.05  # Keras' uniform
+    recipes.initialize(model, recipes.Recipe())
+    np.testing.assert_array_equal(model.sample_mlp.embedding.embeddings.numpy(), before)
+    recipes.initialize(model, recipes.Recipe(embedding_init="normal"))
+    after = model.sample_mlp.embedding.embeddings.numpy()
+    assert np.std(after) == pytest.approx(1.0, rel=0.05) and abs(np.mean(after)) < 0.05
 
 
 def test_the_lstm_forget_bias_is_set_in_every_tier():
