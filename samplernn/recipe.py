@@ -29,10 +29,11 @@ class Recipe:
     # first ReLU left out it learned every corpus of bench/quality.py better. "glorot": Keras'.
     init: str = "he"
     # The sample MLP's embedding: "uniform", Keras' [-0.05, 0.05]; "normal", a standard
-    # normal as the paper's code draws it, so the embedded window starts as loud as the
-    # frame tier's conditioning instead of about 30 times quieter.
+    # normal as the paper's code draws it, which learned three of bench/quality.py's corpora
+    # worse.
     embedding_init: str = "uniform"
-    # The initial bias of the LSTM forget gates (Keras' unit_forget_bias gives 1).
+    # The initial bias of the LSTM forget gates (Keras' unit_forget_bias gives 1); the paper's
+    # 3 learned three of bench/quality.py's corpora worse.
     lstm_forget_bias: float = 1.0
     adam_epsilon: float = 1e-7
     # Gradients clipped to a global norm of 1, or each element to [-1, 1] as the paper's code.
