@@ -94,9 +94,7 @@ def initialize(model, recipe):
         for layer in mlp.hidden:
             _reinit(layer, "kernel", he)
     if recipe.embedding_init == "normal":
-        embeddings = model.sample_mlp.embedding.embeddings
-        normal = keras.initializers.RandomNormal(stddev=1.0)
-        embeddings.assign(normal(embeddings.shape, dtype=embeddings.dtype))
+        _reinit(model.sample_mlp.embedding, "embeddings", keras.initializers.RandomNormal(stddev=1.0))
     if model.config.rnn_type == "lstm" and recipe.lstm_forget_bias != 1.0:
         for tier in model.tiers:
             for rnn in tier.rnn.rnns:
