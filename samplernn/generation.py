@@ -144,8 +144,11 @@ class Sampler:
 
     def _arrange_fn(self):
         """The weights as the loop uses them, arranged once per generate(): the sample MLP's
-        tables and kernels, and each tier's single-step arrangement (see samplernn.stepping)."""
-        return self.model.sample_mlp.generation_weights(), [tier.weights() for tier in self.tiers]
+        tables and kernels, and each tier's single-step arrangement (see samplernn.stepping),
+        the bottom tier's upsampling through whatever the MLP folded into its tables."""
+        mlp = self.model.sample_mlp
+        maps = [None] * (len(self.tiers) - 1) + [mlp.conditioning_map()]
+        return mlp.generation_weights(), [tier.weights(m) for tier, m in zip(self.tiers, maps)]
 
     def _tier_step_fn(self, k, weights, below_weights, frame, conditioning, state, recurrent):
         """Tier k's step; its output projected for the steps of the tier below (with

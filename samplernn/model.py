@@ -24,6 +24,7 @@ from samplernn.layers import (
     Dense,
     column_norms,
     matmul_bias_row,
+    matmul_last,
     tracked,
     weight_normalized,
     window_lookup_sum,
@@ -167,19 +168,35 @@ class SampleMLP(keras.layers.Layer):
         return tf.nn.relu(x) if self.input_relu else x
 
     def generation_weights(self):
-        """What generation computes once per call rather than once per sample: the input tables,
-        and each dense layer's kernel with its bias appended as a last row (float32)."""
+        """What generation computes once per call rather than once per sample (float32): the
+        input tables, the bias added to their sum, and the dense kernels applied after it,
+        each with its bias appended as a last row.
+
+        Without the input ReLU the first hidden layer is linear in that sum, so it is folded
+        into the tables and the bias, and each sample skips one (dim, dim) product. The
+        conditioning must then come through the same layer: see conditioning_map()."""
+        tables = tf.cast(self.input_tables(), tf.float32)
+        bias = tf.cast(self.input_bias, tf.float32)
         layers = self.hidden + [self.logits]
-        kernels = [with_bias_row(layer.effective_kernel(), layer.bias) for layer in layers]
-        return tf.cast(self.input_tables(), tf.float32), [tf.cast(k, tf.float32) for k in kernels]
+        first = self.conditioning_map()
+        if first is not None:
+            tables = matmul_last(tables, first)
+            bias = tf.linalg.matvec(first, bias, transpose_a=True) + tf.cast(self.hidden[0].bias, tf.float32)
+            layers = layers[1:]
+        kernels = [tf.cast(with_bias_row(layer.effective_kernel(), layer.bias), tf.float32) for layer in layers]
+        return tables, bias, kernels
+
+    def conditioning_map(self):
+        """The (dim, dim) float32 matrix that step()'s conditioning must already have gone
+        through (the folded first hidden kernel), or None when nothing is folded."""
+        return None if self.input_relu else tf.cast(self.hidden[0].effective_kernel(), tf.float32)
 
     def step(self, windows, conditioning, weights):
-        """Logits for one sample per row: windows (batch, frame_size), conditioning (batch, dim),
-        weights from generation_weights()."""
-        tables, kernels = weights
-        x = self._input_activation(
-            window_lookup_sum(tables, windows) + tf.cast(self.input_bias, tf.float32) + conditioning
-        )
+        """Logits for one sample per row: windows (batch, frame_size), conditioning (batch, dim)
+        through conditioning_map(), weights from generation_weights()."""
+        tables, bias, kernels = weights
+        # The input ReLU, or with the first hidden layer folded in, that layer's own.
+        x = tf.nn.relu(window_lookup_sum(tables, windows) + bias + conditioning)
         for i, kernel in enumerate(kernels):
             x = matmul_bias_row(x, kernel)
             if i < len(kernels) - 1:

@@ -13,6 +13,8 @@ when it is large. So the step is arranged around the vectors rather than the lay
   gates through one (frame_size, width) matrix instead of two dim-wide ones.
 - Conditioning from the tier above enters through that same input kernel and is projected
   for all `ratio` steps at once, when the tier above steps, as one matrix product.
+- The bottom tier's upsampling can carry the sample MLP's first hidden kernel folded in
+  (`weights(output_map)`), so the MLP skips that product for each of the frame's samples.
 
 The step computes what FrameTier.call computes for one frame (tests hold them equal), for
 GRU and LSTM, with or without skip connections, with weight normalization applied.
@@ -41,10 +43,13 @@ class TierStep:
             width.append(tier.dim * tier.ratio if i == rnn.num_layers - 1 and not rnn.skip_conn else 0)
             self.widths.append(width)
 
-    def weights(self):
+    def weights(self, output_map=None):
         """A dict of float32 tensors: the folded frame kernel and bias, the input kernel the tier
         above's conditioning goes through, each layer's output kernel (its bias as the last
-        row), and with skip connections the upsampling applied to the sum of their outputs."""
+        row), and with skip connections the upsampling applied to the sum of their outputs.
+
+        output_map: a (dim, dim) matrix folded into the upsampling, so that each of the step's
+        outputs comes out already multiplied by it (the sample MLP's conditioning_map())."""
         tier, rnn = self.tier, self.rnn
         units, num = rnn.units, rnn.num_layers
         layers = [rnn.layer_weights(i, "float32") for i in range(num)]
@@ -53,6 +58,10 @@ class TierStep:
         recurrent_biases = [bias[1] if gru else tf.zeros((self.gates,)) for _, _, bias in layers]
         upsample = tf.cast(tier.upsample.effective_kernel(), tf.float32)
         upsample_bias = tf.cast(tier.upsample.bias, tf.float32)
+        if output_map is not None:
+            # The upsampling's columns are `ratio` blocks of dim, one per output step.
+            upsample = tf.reshape(matmul_last(tf.reshape(upsample, (-1, tier.dim)), output_map), tf.shape(upsample))
+            upsample_bias = tf.reshape(tf.matmul(tf.reshape(upsample_bias, (-1, tier.dim)), output_map), [-1])
         if rnn.skip_conn:
             # The stack's input reaches every layer: layer 0's kernel and the rows of the
             # others' kernels that take it (RNNStack concatenates [below, input]).

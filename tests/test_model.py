@@ -199,12 +199,21 @@ def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm):
         # The projections a step hands on are those of the state it returns.
         np.testing.assert_allclose(recurrent.numpy(), stepper.recurrent(w, state).numpy(), atol=1e-4)
 
+        # A map folded into the upsampling comes out applied to each of the step's outputs.
+        out_map = rng.normal(size=(config.dim, config.dim)).astype(np.float32)
+        mapped = stepper.weights(tf.constant(out_map))
+        start = tier.initial_state(2)
+        cond0 = None if projected is None else projected[:, 0]
+        up = stepper.step(mapped, frames[:, 0], cond0, start, stepper.recurrent(mapped, start))[0]
+        np.testing.assert_allclose(up.numpy(), whole[:, : tier.ratio].numpy() @ out_map, atol=1e-4)
+
 
 # --- the sample MLP's input layer
 
 
-def test_sample_mlp_equals_a_dense_layer_over_the_window_embeddings():
-    mlp = SampleMLP(frame_size=4, q_levels=32, emb_size=5, dim=6, weight_norm=True)
+@pytest.mark.parametrize("input_relu", [True, False])
+def test_sample_mlp_equals_a_dense_layer_over_the_window_embeddings(input_relu):
+    mlp = SampleMLP(frame_size=4, q_levels=32, emb_size=5, dim=6, weight_norm=True, input_relu=input_relu)
     mlp.build(None)
     rng = np.random.default_rng(0)
     for w in mlp.weights:
@@ -217,15 +226,20 @@ def test_sample_mlp_equals_a_dense_layer_over_the_window_embeddings():
     emb = tf.gather(mlp.embedding.embeddings, windows)  # (2, 9, 4, 5)
     flat = tf.reshape(emb, (2, 9, 20))
     kernel = mlp.input_kernel * (mlp.input_g / tf.norm(mlp.input_kernel, axis=0))
-    x = tf.nn.relu(flat @ kernel + mlp.input_bias + cond)
+    x = flat @ kernel + mlp.input_bias + cond
+    x = tf.nn.relu(x) if input_relu else x
     for layer in mlp.hidden:
         x = tf.nn.relu(x @ layer.effective_kernel() + layer.bias)
     want = x @ mlp.logits.effective_kernel() + mlp.logits.bias
     np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-4)
 
     # Generation's per-sample form (tables and bias-row kernels arranged once) computes the same.
+    # Without the input ReLU the first hidden layer is folded in: one kernel fewer per sample,
+    # and the conditioning arrives through that layer's kernel.
     weights = mlp.generation_weights()
-    stepped = [mlp.step(windows[:, t], cond[:, t], weights) for t in range(9)]
+    assert len(weights[2]) == (3 if input_relu else 2)
+    mapped = cond if input_relu else cond @ mlp.conditioning_map()
+    stepped = [mlp.step(windows[:, t], mapped[:, t], weights) for t in range(9)]
     np.testing.assert_allclose(np.stack(stepped, axis=1), want.numpy(), atol=1e-4, rtol=1e-4)
 
 
