@@ -12,9 +12,12 @@ import time
 
 from samplernn.config import ModelConfig
 
+# The model a user gets from train.py without --config_file.
+DEFAULT_CONFIG = ModelConfig.load(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "default.config.json")
+)
 # A config that trains in well under a second per step on 2 cores; same tier layout as the default.
-SMALL_CONFIG = ModelConfig(seq_len=512, frame_sizes=(16, 64), dim=256, num_rnn_layers=2, emb_size=64)
-DEFAULT_CONFIG = ModelConfig()
+SMALL_CONFIG = DEFAULT_CONFIG.replace(seq_len=512, dim=256, num_rnn_layers=2, emb_size=64)
 # The small config's two-tier counterpart: the frame tier alone over the sample MLP.
 SMALL_TWO_TIER_CONFIG = SMALL_CONFIG.replace(frame_sizes=(16,))
 CONFIGS = {"small": SMALL_CONFIG, "small-2-tier": SMALL_TWO_TIER_CONFIG, "default": DEFAULT_CONFIG}
