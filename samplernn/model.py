@@ -345,23 +345,28 @@ def build_model(config, precision="float32", rnn_implementation="auto", initiali
 
     `precision` is a Keras dtype policy name; every layer takes it when constructed, so the
     global policy is set only while the model is built and restored afterwards.
-    `initialize=False` creates every weight as zeros, for a caller that overwrites them all
+    `initialize=False` leaves every weight unfilled, for a caller that overwrites them all
     (restoring a checkpoint, inference_copy): the recurrent kernels' orthogonal initializer
-    alone takes about 10 s at the default config, and the random values briefly need as much
-    memory again as the weights.
+    alone takes about 10 s at the default config, and filled weights take their size in memory
+    again while the restored values arrive (see _weights_created_unfilled).
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        with contextlib.nullcontext() if initialize else _weights_created_as_zeros():
+        with contextlib.nullcontext() if initialize else _weights_created_unfilled():
             return SampleRNN(**config.to_dict(), rnn_implementation=rnn_implementation, name="samplernn")
     finally:
         keras.config.set_dtype_policy(previous)
 
 
 @contextlib.contextmanager
-def _weights_created_as_zeros():
-    """Keras variables created meanwhile start as zeros instead of their initializer's values.
+def _weights_created_unfilled():
+    """Keras variables created meanwhile take memory that nothing writes (an Empty op without
+    its fill), so their values are whatever it held, and its pages cost no RSS until written.
+    A restore reads every value into new memory before it replaces the old; with weights
+    filled at creation (even with zeros) both would be resident, and TensorFlow's oneDNN
+    allocator keeps the freed ones for reuse rather than returning them: the weights' size
+    again, for the whole run.
 
     Keras 3 has no public switch for this; its TensorFlow backend creates every variable's value
     through `Variable._initialize_with_initializer`. Should a later Keras lack it, the weights
@@ -372,11 +377,11 @@ def _weights_created_as_zeros():
         yield
         return
 
-    def as_zeros(variable, initializer):
-        variable._initialize(tf.zeros(variable._shape, variable._dtype))
+    def unfilled(variable, initializer):
+        variable._initialize(tf.raw_ops.Empty(shape=variable._shape, dtype=variable._dtype, init=False))
 
     own = "_initialize_with_initializer" in vars(variable_class)
-    variable_class._initialize_with_initializer = as_zeros
+    variable_class._initialize_with_initializer = unfilled
     try:
         yield
     finally:

@@ -36,6 +36,8 @@ class Recipe:
     # 3 learned three of bench/quality.py's corpora worse.
     lstm_forget_bias: float = 1.0
     adam_epsilon: float = 1e-7
+    # Adam's decay rate for its running mean of squared gradients (Keras' and the paper's 0.999).
+    adam_beta_2: float = 0.999
     # Gradients clipped to a global norm of 1, or each element to [-1, 1] as the paper's code.
     clipping: str = "global_norm"
     # Steps over which the learning rate rises linearly from zero at the start of training.
@@ -52,6 +54,8 @@ class Recipe:
             raise UserError(f"{ENV}: 'clipping' must be one of {', '.join(CLIPPINGS)}, got {self.clipping!r}")
         if not self.adam_epsilon > 0:
             raise UserError(f"{ENV}: 'adam_epsilon' must be positive, got {self.adam_epsilon}")
+        if not 0 <= self.adam_beta_2 < 1:
+            raise UserError(f"{ENV}: 'adam_beta_2' must be in [0, 1), got {self.adam_beta_2}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise UserError(f"{ENV}: 'warmup_steps' must be a whole number >= 0, got {self.warmup_steps!r}")
 

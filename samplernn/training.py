@@ -55,7 +55,7 @@ def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=rec
     otherwise throw the RNNs far off."""
     clip = recipe.clip_args()
     if name == "adam":
-        opt = keras.optimizers.Adam(learning_rate, epsilon=recipe.adam_epsilon, **clip)
+        opt = keras.optimizers.Adam(learning_rate, beta_2=recipe.adam_beta_2, epsilon=recipe.adam_epsilon, **clip)
     elif name == "sgd":
         opt = keras.optimizers.SGD(learning_rate, momentum=momentum, **clip)
     else:

@@ -7,7 +7,7 @@ import tensorflow as tf
 from conftest import tiny_config
 
 from samplernn.layers import Dense, window_lookup_sum
-from samplernn.model import FrameTier, SampleMLP, SampleRNN, build_model, levels_to_input
+from samplernn.model import FrameTier, SampleMLP, SampleRNN, build_model, inference_copy, levels_to_input
 from samplernn.rnn import RNNStack
 from samplernn.stepping import TierStep
 
@@ -438,10 +438,17 @@ def test_gru_sequence_gradient_matches_automatic_differentiation():
         np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-5)
 
 
-def test_a_model_built_uninitialized_has_the_same_weights_all_zeros():
-    # Generation restores every weight, so it builds the model without running initializers.
-    config = tiny_config(weight_norm=True, learn_h0=True, skip_conn=True, num_rnn_layers=2)
-    plain, zeros = build_model(config), build_model(config, initialize=False)
-    assert [(v.path, v.shape) for v in zeros.weights] == [(v.path, v.shape) for v in plain.weights]
-    assert not any(np.any(v.numpy()) for v in zeros.weights)
+def test_a_model_built_uninitialized_has_the_same_weights_and_a_copy_fills_them_all():
+    # Generation restores every weight, so it builds the model without running initializers;
+    # whatever the unfilled memory held must not survive inference_copy (restoring checks
+    # that every weight was read).
+    config = tiny_config(learn_h0=True, skip_conn=True, num_rnn_layers=2)
+    plain, unfilled = build_model(config), build_model(config, initialize=False)
+    assert [(v.path, v.shape) for v in unfilled.weights] == [(v.path, v.shape) for v in plain.weights]
+    source = build_model(config.replace(weight_norm=True))
+    randomize(source)
+    inference_copy(source, into=unfilled)
+    reference = inference_copy(source)
+    for got, want in zip(unfilled.weights, reference.weights):
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=got.path)
     assert any(np.any(v.numpy()) for v in build_model(config).weights)  # initializers run again afterwards

@@ -32,6 +32,7 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"clipping": "none"}', "'clipping'"),
         ('{"embedding_init": "zeros"}', "'embedding_init' must be one of uniform, normal"),
         ('{"adam_epsilon": 0}', "'adam_epsilon'"),
+        ('{"adam_beta_2": 1}', "'adam_beta_2'"),
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
     ],
 )
@@ -79,11 +80,14 @@ def test_the_lstm_forget_bias_is_set_in_every_tier():
             assert (bias[1] == 3.0).all() and not bias[[0, 2, 3]].any()
 
 
-def test_optimizer_clipping_and_epsilon_follow_the_recipe():
+def test_optimizer_clipping_epsilon_and_beta_2_follow_the_recipe():
     plain = make_optimizer("adam", 1e-3, 0.9)
     assert plain.global_clipnorm == 1.0 and plain.clipvalue is None and plain.epsilon == 1e-7
-    paper = make_optimizer("adam", 1e-3, 0.9, recipe=recipes.Recipe(clipping="elementwise", adam_epsilon=1e-8))
+    assert plain.beta_2 == 0.999
+    recipe = recipes.Recipe(clipping="elementwise", adam_epsilon=1e-8, adam_beta_2=0.99)
+    paper = make_optimizer("adam", 1e-3, 0.9, recipe=recipe)
     assert paper.clipvalue == 1.0 and paper.global_clipnorm is None and paper.epsilon == 1e-8
+    assert paper.beta_2 == 0.99
 
 
 def test_warmup_factor_rises_linearly_to_one():
