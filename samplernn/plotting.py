@@ -3,15 +3,17 @@ image array for TensorBoard.
 
 Figures are drawn on matplotlib's Agg canvas directly, never through pyplot's global state,
 so drawing works headless, from any thread, and leaves a notebook's own plotting alone.
+The spectrogram is SciPy's STFT and NumPy's log, not librosa's: librosa's would bring in numba
+and compile with it, about 130 MB of memory and a second or two at the end of generate.py.
 """
 
 import io
 import os
 
-import librosa
-import librosa.display
 import numpy as np
+import scipy.signal
 import soundfile as sf
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -30,24 +32,41 @@ def png_path(wav_path):
     return os.path.splitext(os.fspath(wav_path))[0] + ".png"
 
 
+def spectrogram_db(samples, rate):
+    """(frequencies in Hz, frame times in s, level in dB below the loudest bin, at least
+    -TOP_DB) of mono `samples`: Hann windows of N_FFT every HOP_LENGTH samples, the first one
+    centred on sample 0. Clips shorter than a window are padded with silence rather than
+    refused; silence is -TOP_DB throughout."""
+    samples = np.pad(samples, (0, max(0, N_FFT - len(samples))))
+    freqs, times, spectrum = scipy.signal.stft(
+        samples, fs=rate, window="hann", nperseg=N_FFT, noverlap=N_FFT - HOP_LENGTH, boundary="zeros"
+    )
+    magnitude = np.abs(spectrum)
+    loudest = magnitude.max()
+    if loudest == 0:
+        return freqs, times, np.full(magnitude.shape, -TOP_DB)
+    db = 20.0 * np.log10(np.maximum(magnitude, loudest * 10 ** (-TOP_DB / 20)) / loudest)
+    return freqs, times, db
+
+
 def _figure(wav_path):
     """The spectrogram of `wav_path` in dB below its loudest bin, on a log-frequency axis."""
     samples, rate = sf.read(os.fspath(wav_path), dtype="float32", always_2d=True)
     samples = samples.mean(axis=1)  # (frames,) mono
     seconds = len(samples) / rate
-    # Clips shorter than one FFT window are padded with silence rather than refused.
-    samples = librosa.util.fix_length(samples, size=max(len(samples), N_FFT))
-    magnitude = np.abs(librosa.stft(samples, n_fft=N_FFT, hop_length=HOP_LENGTH))  # (1 + N_FFT/2, windows)
-    db = librosa.amplitude_to_db(magnitude, ref=np.max, top_db=TOP_DB)
+    freqs, times, db = spectrogram_db(samples, rate)
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    mesh = librosa.display.specshow(
-        db, sr=rate, hop_length=HOP_LENGTH, x_axis="time", y_axis="log", ax=ax, vmin=-TOP_DB, vmax=0.0
-    )
-    if seconds > 0:
-        ax.set_xlim(0.0, seconds)  # the clip itself, not the padding or the centred first window
+    # The log axis leaves out the 0 Hz row.
+    mesh = ax.pcolormesh(times, freqs[1:], db[1:], shading="nearest", cmap="magma", vmin=-TOP_DB, vmax=0.0)
+    ax.set_yscale("log", base=2)
+    ax.yaxis.set_major_formatter(ticker.ScalarFormatter())
+    ax.set_ylim(freqs[1], rate / 2)
+    ax.set_xlim(0.0, seconds if seconds > 0 else times[-1])  # the clip itself, not the padding
+    ax.set_xlabel("Time (s)")
+    ax.set_ylabel("Hz")
     fig.colorbar(mesh, ax=ax, format="%+2.0f dB")
     ax.set_title(os.path.basename(os.fspath(wav_path)))
     fig.tight_layout()

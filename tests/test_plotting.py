@@ -40,6 +40,19 @@ def test_spectrogram_png_sits_beside_the_wav_under_its_name(tmp_path, length):
     assert image.shape == (HEIGHT, WIDTH, 3) and image.dtype == np.uint8
 
 
+def test_the_spectrogram_puts_a_tone_in_its_bin_and_silence_at_the_floor():
+    rate = 16000
+    t = np.arange(rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    freqs, times, db = plotting.spectrogram_db(tone, rate)
+    assert freqs.shape == (plotting.N_FFT // 2 + 1,) and db.shape == (len(freqs), len(times))
+    assert abs(freqs[np.argmax(db.mean(axis=1))] - 1000.0) <= rate / plotting.N_FFT
+    assert db.max() == 0.0 and db.min() == -plotting.TOP_DB
+    assert times[1] - times[0] == plotting.HOP_LENGTH / rate
+    _, _, quiet = plotting.spectrogram_db(np.zeros(300, np.float32), rate)
+    assert np.all(quiet == -plotting.TOP_DB)
+
+
 def test_png_path_replaces_the_extension():
     assert plotting.png_path("out/x_e=3_t=0.9.wav") == "out/x_e=3_t=0.9.png"
     assert plotting.png_path("x.WAV") == "x.png"
