@@ -4,7 +4,7 @@ image array for TensorBoard.
 Figures are drawn on matplotlib's Agg canvas directly, never through pyplot's global state,
 so drawing works headless, from any thread, and leaves a notebook's own plotting alone.
 The spectrogram is SciPy's STFT and NumPy's log, not librosa's: librosa's would bring in numba
-and compile with it, about 130 MB of memory and a second or two at the end of generate.py.
+and compile with it, about 130 MB of memory at the end of generate.py.
 """
 
 import io
