@@ -60,7 +60,7 @@ class TierStep:
         upsample_bias = tf.cast(tier.upsample.bias, tf.float32)
         if output_map is not None:
             # The upsampling's columns are `ratio` blocks of dim, one per output step.
-            upsample = tf.reshape(matmul_last(tf.reshape(upsample, (-1, tier.dim)), output_map), tf.shape(upsample))
+            upsample = tf.reshape(tf.matmul(tf.reshape(upsample, (-1, tier.dim)), output_map), tf.shape(upsample))
             upsample_bias = tf.reshape(tf.matmul(tf.reshape(upsample_bias, (-1, tier.dim)), output_map), [-1])
         if rnn.skip_conn:
             # The stack's input reaches every layer: layer 0's kernel and the rows of the
