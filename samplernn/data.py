@@ -79,6 +79,16 @@ def epoch_batches(files, batch_size, epoch=None):
     return [files[i * batch_size : (i + 1) * batch_size] for i in range(count)]
 
 
+def level_counts(files, config, sample_rate, max_files=64):
+    """How often each quantization level occurs in up to `max_files` of `files`, evenly spaced."""
+    stride = max(1, len(files) // max_files)
+    counts = np.zeros(config.q_levels, np.int64)
+    for f in files[::stride][:max_files]:
+        levels = quantize.encode(tf.constant(load_audio(f.path, sample_rate)), config.q_type, config.q_levels)
+        counts += np.bincount(levels.numpy(), minlength=config.q_levels)
+    return counts
+
+
 def subsequences_in(batch, seq_len):
     return math.ceil(max(f.length for f in batch) / seq_len)
 

@@ -12,6 +12,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from samplernn.errors import UserError, check_keys
@@ -20,6 +21,7 @@ ENV = "SAMPLERNN_RECIPE"
 INITS = ("glorot", "he")
 EMBEDDING_INITS = ("uniform", "normal")
 CLIPPINGS = ("global_norm", "elementwise")
+LOGITS_BIASES = ("zeros", "marginal")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Recipe:
     adam_beta_2: float = 0.999
     # Gradients clipped to a global norm of 1, or each element to [-1, 1] as the paper's code.
     clipping: str = "global_norm"
+    # The output layer's initial bias: "zeros" (a uniform first guess), or "marginal", the log of
+    # how often each level occurs in (a sample of) the training files.
+    logits_bias: str = "zeros"
     # Steps over which the learning rate rises linearly from zero at the start of training.
     warmup_steps: int = 0
 
@@ -52,6 +57,8 @@ class Recipe:
             )
         if self.clipping not in CLIPPINGS:
             raise UserError(f"{ENV}: 'clipping' must be one of {', '.join(CLIPPINGS)}, got {self.clipping!r}")
+        if self.logits_bias not in LOGITS_BIASES:
+            raise UserError(f"{ENV}: 'logits_bias' must be one of {', '.join(LOGITS_BIASES)}, got {self.logits_bias!r}")
         if not self.adam_epsilon > 0:
             raise UserError(f"{ENV}: 'adam_epsilon' must be positive, got {self.adam_epsilon}")
         if not 0 <= self.adam_beta_2 < 1:
@@ -114,3 +121,11 @@ def _reinit(layer, name, initializer, gain="g"):
     kernel.assign(initializer(kernel.shape, dtype=kernel.dtype))
     if hasattr(layer, gain):
         getattr(layer, gain).assign(tf.norm(tf.convert_to_tensor(kernel), axis=0))
+
+
+def set_logits_bias(model, counts):
+    """Start the output layer at the log of the levels' frequencies (add-one smoothed), so the
+    first prediction is the corpus's marginal distribution rather than a uniform one."""
+    log_p = np.log((counts + 1.0) / (counts.sum() + len(counts)))
+    bias = model.sample_mlp.logits.bias
+    bias.assign((log_p - log_p.mean()).astype(bias.dtype))

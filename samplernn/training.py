@@ -289,6 +289,9 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     with devices.strategy.scope():
         model = build_model(config, devices.precision)
         recipes.initialize(model, recipe)
+        if recipe.logits_bias == "marginal":
+            counts = data.level_counts(train_files, config, settings.sample_rate)
+            recipes.set_logits_bias(model, counts)
         optimizer = make_optimizer(
             settings.optimizer, settings.learning_rate, settings.momentum, devices.loss_scaling, recipe
         )

@@ -4,9 +4,9 @@ through SAMPLERNN_RECIPE, and the one-line errors for a bad one."""
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_config, write_corpus
+from conftest import tiny_config, write_corpus, write_wav
 
-from samplernn import cli
+from samplernn import cli, data, quantize
 from samplernn import recipe as recipes
 from samplernn.commands import train_main
 from samplernn.errors import UserError
@@ -32,6 +32,7 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"clipping": "none"}', "'clipping'"),
         ('{"embedding_init": "zeros"}', "'embedding_init' must be one of uniform, normal"),
         ('{"adam_epsilon": 0}', "'adam_epsilon'"),
+        ('{"logits_bias": "prior"}', "'logits_bias' must be one of zeros, marginal"),
         ('{"adam_beta_2": 1}', "'adam_beta_2'"),
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
     ],
@@ -69,6 +70,21 @@ def test_normal_embedding_init_draws_a_standard_normal_and_the_default_keeps_ker
     recipes.initialize(model, recipes.Recipe(embedding_init="normal"))
     after = model.sample_mlp.embedding.embeddings.numpy()
     assert np.std(after) == pytest.approx(1.0, rel=0.05) and abs(np.mean(after)) < 0.05
+
+
+def test_a_marginal_logits_bias_starts_the_model_at_the_corpus_level_frequencies(tmp_path):
+    config = tiny_config(q_levels=16, q_type="linear")
+    # Three quarters silence, a quarter at full scale: two levels only.
+    samples = np.concatenate([np.zeros(3000), np.full(1000, 0.99)])
+    files = [data.AudioFile(write_wav(tmp_path / f"{i}.wav", samples), len(samples)) for i in range(3)]
+    counts = data.level_counts(files, config, 16000, max_files=2)
+    silence = quantize.silence_level(16)
+    assert counts.sum() == 2 * len(samples) and counts[silence] == 6000 and counts[15] == 2000
+    model = build_model(config)
+    np.testing.assert_array_equal(model.sample_mlp.logits.bias.numpy(), 0)  # the default: uniform
+    recipes.set_logits_bias(model, counts)
+    expected = (counts + 1) / (counts.sum() + 16)  # add-one smoothed
+    np.testing.assert_allclose(keras.ops.softmax(model.sample_mlp.logits.bias).numpy(), expected, rtol=1e-5)
 
 
 def test_the_lstm_forget_bias_is_set_in_every_tier():
@@ -116,6 +132,27 @@ def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch)
             float(np.abs(a - b).max()) for a, b in zip(trained["model"].get_weights(), start.get_weights())
         )
     assert moved[10**7] < 1e-4 < 0.01 < moved[0]
+
+
+def test_training_starts_from_the_training_files_marginal_when_asked(tmp_path, monkeypatch):
+    corpus = str(tmp_path / "corpus")
+    write_corpus(corpus, (400, 450, 500, 550))
+    config = tiny_config()
+    # A warm-up this long holds every weight at its start, so the bias seen after one epoch is
+    # the one training started from.
+    monkeypatch.setenv(recipes.ENV, '{"logits_bias": "marginal", "warmup_steps": 10000000}')
+    settings = TrainSettings(
+        data_dir=corpus, logdir_root=str(tmp_path / "logdir"), num_epochs=1, batch_size=2, val_frac=0.25,
+        generate=False, verbose=False,
+    )  # fmt: skip
+    trained = {}
+    train(settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.update(model=m))
+    files = data.scan_corpus(corpus, settings.sample_rate, config.seq_len, log=lambda _: None)
+    train_files, _ = data.split_corpus(files, 0.25, 2, log=lambda _: None)
+    counts = data.level_counts(train_files, config, settings.sample_rate)
+    expected = (counts + 1) / (counts.sum() + config.q_levels)
+    bias = trained["model"].sample_mlp.logits.bias
+    np.testing.assert_allclose(keras.ops.softmax(bias).numpy(), expected, rtol=1e-4)
 
 
 def test_train_py_with_a_bad_recipe_is_one_line_and_writes_no_run(tmp_path, monkeypatch, capsys):
