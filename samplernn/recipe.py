@@ -37,6 +37,9 @@ class Recipe:
     # The initial bias of the LSTM forget gates (Keras' unit_forget_bias gives 1); the paper's
     # 3 learned three of bench/quality.py's corpora worse.
     lstm_forget_bias: float = 1.0
+    # The initial bias of the GRU update gates (Keras' 0). A positive one starts each unit
+    # keeping more of its state, as the LSTM forget-gate bias does.
+    gru_update_bias: float = 0.0
     adam_epsilon: float = 1e-7
     # Adam's decay rate for its running mean of squared gradients (Keras' and the paper's 0.999).
     adam_beta_2: float = 0.999
@@ -59,6 +62,10 @@ class Recipe:
             raise UserError(f"{ENV}: 'clipping' must be one of {', '.join(CLIPPINGS)}, got {self.clipping!r}")
         if self.logits_bias not in LOGITS_BIASES:
             raise UserError(f"{ENV}: 'logits_bias' must be one of {', '.join(LOGITS_BIASES)}, got {self.logits_bias!r}")
+        for key in ("lstm_forget_bias", "gru_update_bias", "adam_epsilon", "adam_beta_2"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{ENV}: {key!r} must be a number, got {value!r}")
         if not self.adam_epsilon > 0:
             raise UserError(f"{ENV}: 'adam_epsilon' must be positive, got {self.adam_epsilon}")
         if not 0 <= self.adam_beta_2 < 1:
@@ -106,6 +113,14 @@ def initialize(model, recipe):
             _reinit(layer, "kernel", he)
     if recipe.embedding_init == "normal":
         _reinit(model.sample_mlp.embedding, "embeddings", keras.initializers.RandomNormal(stddev=1.0))
+    if model.config.rnn_type == "gru" and recipe.gru_update_bias != 0.0:
+        for tier in model.tiers:
+            for rnn in tier.rnn.rnns:
+                bias = rnn.cell.bias  # reset_after: (input, recurrent) rows, gates z, r, h
+                units = bias.shape[-1] // 3
+                values = bias.numpy()
+                values[0, :units] = recipe.gru_update_bias
+                bias.assign(values)
     if model.config.rnn_type == "lstm" and recipe.lstm_forget_bias != 1.0:
         for tier in model.tiers:
             for rnn in tier.rnn.rnns:

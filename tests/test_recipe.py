@@ -32,6 +32,9 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"clipping": "none"}', "'clipping'"),
         ('{"embedding_init": "zeros"}', "'embedding_init' must be one of uniform, normal"),
         ('{"adam_epsilon": 0}', "'adam_epsilon'"),
+        ('{"gru_update_bias": "1"}', "'gru_update_bias' must be a number"),
+        ('{"lstm_forget_bias": true}', "'lstm_forget_bias' must be a number"),
+        ('{"adam_epsilon": "1e-7"}', "'adam_epsilon' must be a number"),
         ('{"logits_bias": "prior"}', "'logits_bias' must be one of zeros, marginal"),
         ('{"adam_beta_2": 1}', "'adam_beta_2'"),
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
@@ -85,6 +88,17 @@ def test_a_marginal_logits_bias_starts_the_model_at_the_corpus_level_frequencies
     recipes.set_logits_bias(model, counts)
     expected = (counts + 1) / (counts.sum() + 16)  # add-one smoothed
     np.testing.assert_allclose(keras.ops.softmax(model.sample_mlp.logits.bias).numpy(), expected, rtol=1e-5)
+
+
+def test_the_gru_update_bias_is_set_in_every_tier_and_the_default_keeps_zero():
+    model = build_model(tiny_config(num_rnn_layers=2, frame_sizes=(2, 4, 16)))
+    recipes.initialize(model, recipes.Recipe())
+    assert not any(rnn.cell.bias.numpy().any() for tier in model.tiers for rnn in tier.rnn.rnns)
+    recipes.initialize(model, recipes.Recipe(gru_update_bias=1.5))
+    for tier in model.tiers:
+        for rnn in tier.rnn.rnns:
+            bias = rnn.cell.bias.numpy().reshape(2, 3, -1)  # input and recurrent rows, gates z, r, h
+            assert (bias[0, 0] == 1.5).all() and not bias[0, 1:].any() and not bias[1].any()
 
 
 def test_the_lstm_forget_bias_is_set_in_every_tier():
