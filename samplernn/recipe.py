@@ -114,21 +114,21 @@ def initialize(model, recipe):
     if recipe.embedding_init == "normal":
         _reinit(model.sample_mlp.embedding, "embeddings", keras.initializers.RandomNormal(stddev=1.0))
     if model.config.rnn_type == "gru" and recipe.gru_update_bias != 0.0:
-        for tier in model.tiers:
-            for rnn in tier.rnn.rnns:
-                bias = rnn.cell.bias  # reset_after: (input, recurrent) rows, gates z, r, h
-                units = bias.shape[-1] // 3
-                values = bias.numpy()
-                values[0, :units] = recipe.gru_update_bias
-                bias.assign(values)
+        _set_gate_bias(model, gates=3, gate=0, value=recipe.gru_update_bias)  # gates z, r, h
     if model.config.rnn_type == "lstm" and recipe.lstm_forget_bias != 1.0:
-        for tier in model.tiers:
-            for rnn in tier.rnn.rnns:
-                bias = rnn.cell.bias  # gates i, f, c, o
-                units = bias.shape[0] // 4
-                values = bias.numpy()
-                values[units : 2 * units] = recipe.lstm_forget_bias
-                bias.assign(values)
+        _set_gate_bias(model, gates=4, gate=1, value=recipe.lstm_forget_bias)  # gates i, f, c, o
+
+
+def _set_gate_bias(model, gates, gate, value):
+    """Set one gate's input bias to `value` in every recurrent layer of every tier."""
+    for tier in model.tiers:
+        for rnn in tier.rnn.rnns:
+            values = rnn.cell.bias.numpy()
+            # A reset_after GRU keeps (input, recurrent) bias rows; an LSTM a single one.
+            row = values[0] if values.ndim == 2 else values
+            units = row.shape[0] // gates
+            row[gate * units : (gate + 1) * units] = value
+            rnn.cell.bias.assign(values)
 
 
 def _reinit(layer, name, initializer, gain="g"):
