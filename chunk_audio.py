@@ -5,10 +5,8 @@ python chunk_audio.py --input_file song.wav --output_dir ./chunks --chunk_length
 Installed, the same program is the console command `samplernn-chunk` (samplernn.commands.chunk_main).
 """
 
-import sys
-
-from samplernn import cli
-from samplernn.commands import chunk_main as main
+from samplernn.commands import chunk_command
+from samplernn.commands import chunk_main as main  # noqa: F401 (the tests run it)
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    chunk_command()

@@ -5,10 +5,8 @@ python generate.py --output_path out.wav --checkpoint_path ./logdir/default/<run
 Installed, the same program is the console command `samplernn-generate` (samplernn.commands.generate_main).
 """
 
-import sys
-
-from samplernn import cli
-from samplernn.commands import generate_main as main
+from samplernn.commands import generate_command
+from samplernn.commands import generate_main as main  # noqa: F401 (the tests run it)
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    generate_command()

@@ -6,10 +6,8 @@ python keras_tuner.py --data_dir ./data --num_epochs 20 --frame_sizes 16 64 --fr
 Installed, the same program is the console command `samplernn-keras-tuner` (samplernn.commands.keras_tuner_main).
 """
 
-import sys
-
-from samplernn import cli
-from samplernn.commands import keras_tuner_main as main
+from samplernn.commands import keras_tuner_command
+from samplernn.commands import keras_tuner_main as main  # noqa: F401 (the tests run it)
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    keras_tuner_command()

@@ -7,10 +7,8 @@ python ray_tune.py --data_dir ./data --num_cpus 4 --num_gpus 2 --num_trials 10 -
 Installed, the same program is the console command `samplernn-ray-tune` (samplernn.commands.ray_tune_main).
 """
 
-import sys
-
-from samplernn import cli
-from samplernn.commands import ray_tune_main as main
+from samplernn.commands import ray_tune_command
+from samplernn.commands import ray_tune_main as main  # noqa: F401 (the tests run it)
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    ray_tune_command()

@@ -5,10 +5,8 @@ python train.py --id test --data_dir ./data --num_epochs 100 --batch_size 128 --
 Installed, the same program is the console command `samplernn-train` (samplernn.commands.train_main).
 """
 
-import sys
-
-from samplernn import cli
-from samplernn.commands import train_main as main
+from samplernn.commands import train_command
+from samplernn.commands import train_main as main  # noqa: F401 (the tests run it)
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    train_command()

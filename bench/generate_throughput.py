@@ -48,8 +48,11 @@ def run_row(spec):
     """Child process: one (config, num_seqs) row; prints its result as JSON."""
     import numpy as np
 
+    from samplernn import cli
     from samplernn.generation import Sampler
     from samplernn.model import build_model
+
+    cli.assume_frozen_weights(True)  # as generate.py's process does
 
     cfg = common.CONFIGS[spec["config"]]
     num_seqs, seconds = spec["num_seqs"], spec["seconds"]

@@ -124,6 +124,27 @@ def import_tensorflow_quietly():
         os.close(saved)
 
 
+# TensorFlow's oneDNN kernels read this once, at the first fused matmul a process runs.
+FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+
+
+def assume_frozen_weights(frozen):
+    """Tell TensorFlow's oneDNN kernels whether this process's weights never change.
+
+    When they never do, each fused MatMul + BiasAdd keeps its weight in oneDNN's own packed
+    layout after its first run, instead of packing it again at every call. A few sequences
+    make the products of a tier step skinny (8 rows by 6144 columns), and there packing
+    costs as much as the product: at the default config and 8 sequences the tier steps ran
+    at about half the memory bus's speed. Right only for a process that just generates, such
+    as generate.py's: training's products would go on with the first step's weights. So the
+    generate command sets it as its process starts, before TensorFlow can read it, and the
+    training commands clear one the user's environment may carry."""
+    if frozen:
+        os.environ[FROZEN_WEIGHTS_VARIABLE] = "1"
+    else:
+        os.environ.pop(FROZEN_WEIGHTS_VARIABLE, None)
+
+
 def run(main_fn, argv=None, prog=None):
     """Run a script's body, turning user errors and Ctrl-C into one line and an exit code."""
     prog = prog or (sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "samplernn")

@@ -135,15 +135,19 @@ def ray_tune_main(argv=None):
     return 0
 
 
-# Console commands ([project.scripts] in pyproject.toml): a user error or Ctrl-C is one line on
-# stderr and an exit code, as with the top-level scripts.
+# Whole processes: the console commands ([project.scripts] in pyproject.toml) and the top-level
+# scripts run as programs. A user error or Ctrl-C is one line on stderr and an exit code. Only
+# here is it known that the process does nothing else, so only here are oneDNN's weights
+# declared frozen (generating) or not (training; see cli.assume_frozen_weights).
 
 
 def train_command():
+    cli.assume_frozen_weights(False)
     sys.exit(cli.run(train_main))
 
 
 def generate_command():
+    cli.assume_frozen_weights(True)
     sys.exit(cli.run(generate_main))
 
 
@@ -152,8 +156,10 @@ def chunk_command():
 
 
 def keras_tuner_command():
+    cli.assume_frozen_weights(False)
     sys.exit(cli.run(keras_tuner_main))
 
 
 def ray_tune_command():
+    cli.assume_frozen_weights(False)
     sys.exit(cli.run(ray_tune_main))

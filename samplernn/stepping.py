@@ -15,6 +15,10 @@ when it is large. So the step is arranged around the vectors rather than the lay
   for all `ratio` steps at once, when the tier above steps, as one matrix product.
 - The bottom tier's upsampling can carry the sample MLP's first hidden kernel folded in
   (`weights(output_map)`), so the MLP skips that product for each of the frame's samples.
+- Each product carries its bias in one of two forms (`weights(bias_rows=...)`): as the
+  kernel's last row, for XLA, or beside the kernel, a MatMul followed by a BiasAdd that
+  oneDNN fuses in graph mode. Only the fused form lets oneDNN keep a kernel in its own
+  packed layout between calls (see samplernn.cli.assume_frozen_weights).
 
 The step computes what FrameTier.call computes for one frame (tests hold them equal), for
 GRU and LSTM, with or without skip connections, with weight normalization applied.
@@ -43,13 +47,15 @@ class TierStep:
             width.append(tier.dim * tier.ratio if i == rnn.num_layers - 1 and not rnn.skip_conn else 0)
             self.widths.append(width)
 
-    def weights(self, output_map=None):
+    def weights(self, output_map=None, bias_rows=True):
         """A dict of float32 tensors: the folded frame kernel and bias, the input kernel the tier
-        above's conditioning goes through, each layer's output kernel (its bias as the last
-        row), and with skip connections the upsampling applied to the sum of their outputs.
+        above's conditioning goes through, each layer's output kernel with its bias, and with
+        skip connections the upsampling applied to the sum of their outputs.
 
         output_map: a (dim, dim) matrix folded into the upsampling, so that each of the step's
-        outputs comes out already multiplied by it (the sample MLP's conditioning_map())."""
+        outputs comes out already multiplied by it (the sample MLP's conditioning_map()).
+        bias_rows: each output kernel with its bias as the last row (for XLA); otherwise a
+        (kernel, bias) pair (for oneDNN)."""
         tier, rnn = self.tier, self.rnn
         units, num = rnn.units, rnn.num_layers
         layers = [rnn.layer_weights(i, "float32") for i in range(num)]
@@ -84,7 +90,8 @@ class TierStep:
             elif i == num - 1:
                 kernels.append(upsample)
                 biases.append(upsample_bias)
-            out_kernels.append(with_bias_row(tf.concat(kernels, axis=1), tf.concat(biases, axis=0)))
+            kernel, bias = tf.concat(kernels, axis=1), tf.concat(biases, axis=0)
+            out_kernels.append(with_bias_row(kernel, bias) if bias_rows else (kernel, bias))
         # levels_to_input is affine, l * scale + offset, so levels_to_input(l) @ P + p equals
         # l @ (scale * P) + (p + offset * sum_rows(P)).
         offset = levels_to_input(0, tier.q_levels, tf.float32)
@@ -103,8 +110,9 @@ class TierStep:
         return w
 
     def conditioning(self, w, conditioning):
-        """The tier above's output (batch, steps, dim) through the input kernel: (batch, steps, width)."""
-        return matmul_last(conditioning, w["input_kernel"])
+        """The tier above's output (batch, steps, dim) through the input kernel, plus the frame
+        bias: (batch, steps, width). A step given it adds no bias of its own."""
+        return matmul_last(conditioning, w["input_kernel"], w["frame_bias"])
 
     def recurrent(self, w, state):
         """The recurrent projections a step needs, from a state (layers, parts, batch, units):
@@ -112,8 +120,9 @@ class TierStep:
         projections = []
         for i in range(self.rnn.num_layers):
             ahead = self.widths[i][0]
-            kernel = w["out_kernels"][i][:, ahead : ahead + self.gates]
-            projections.append(tf.matmul(state[i, 0], kernel[:-1]) + kernel[-1])
+            kernel, bias = _kernel_and_bias(w["out_kernels"][i])
+            columns = slice(ahead, ahead + self.gates)
+            projections.append(tf.matmul(state[i, 0], kernel[:, columns]) + bias[columns])
         return tf.stack(projections)
 
     def step(self, w, frame, conditioning, state, recurrent):
@@ -121,9 +130,8 @@ class TierStep:
         None, state and its recurrent projections -> (batch, ratio, dim), the new state and
         its recurrent projections."""
         rnn, gates = self.rnn, self.gates
-        stack_in = tf.matmul(tf.cast(frame, tf.float32), w["frame_kernel"]) + w["frame_bias"]
-        if conditioning is not None:
-            stack_in = stack_in + conditioning
+        stack_in = tf.matmul(tf.cast(frame, tf.float32), w["frame_kernel"])
+        stack_in += w["frame_bias"] if conditioning is None else conditioning
         x_proj = stack_in[:, :gates]
         new_state, next_recurrent, skip_sum = [], [], None
         for i in range(rnn.num_layers):
@@ -133,7 +141,7 @@ class TierStep:
             else:
                 h, c = lstm_update(x_proj + recurrent[i], state[i, 1])
                 new_state.append(tf.stack([h, c]))
-            below, own, skip, up = tf.split(matmul_bias_row(h, w["out_kernels"][i]), self.widths[i], axis=-1)
+            below, own, skip, up = tf.split(_product(h, w["out_kernels"][i]), self.widths[i], axis=-1)
             next_recurrent.append(own)
             if rnn.skip_conn:
                 skip_sum = skip if skip_sum is None else skip_sum + skip
@@ -145,3 +153,15 @@ class TierStep:
             up = tf.matmul(skip_sum + w["skip_bias"], w["upsample"]) + w["upsample_bias"]
         out = tf.reshape(up, (-1, self.tier.ratio, self.tier.dim))
         return out, tf.stack(new_state), tf.stack(next_recurrent)
+
+
+def _kernel_and_bias(kernel):
+    """An output kernel of either form in weights() as a (kernel, bias) pair."""
+    return kernel if isinstance(kernel, tuple) else (kernel[:-1], kernel[-1])
+
+
+def _product(x, kernel):
+    """x @ kernel + bias for an output kernel of either form in weights()."""
+    if isinstance(kernel, tuple):
+        return tf.nn.bias_add(tf.matmul(x, kernel[0]), kernel[1])
+    return matmul_bias_row(x, kernel)

@@ -30,6 +30,9 @@ COMMANDS = {
     "samplernn-keras-tuner": ("keras_tuner.py", commands.keras_tuner_main),
     "samplernn-ray-tune": ("ray_tune.py", commands.ray_tune_main),
 }
+# After which TF_ONEDNN_ASSUME_FROZEN_WEIGHTS is still set: generate sets it, and chunking runs
+# no TensorFlow. Training and tuning clear it: they would go on computing with the first weights.
+FROZEN_WEIGHTS_COMMANDS = {"samplernn-generate", "samplernn-chunk"}
 OPTION_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9_]*")
 
 
@@ -56,11 +59,17 @@ def test_every_script_has_a_console_command_running_its_main(monkeypatch):
     monkeypatch.setattr(commands.cli, "run", lambda main: ran.append(main) or 0)
     for command, target in scripts.items():
         module, function = target.split(":")
+        # Carried over from a user's environment; only generating may keep it (see below).
+        monkeypatch.setenv(cli.FROZEN_WEIGHTS_VARIABLE, "1")
         with pytest.raises(SystemExit) as exit_info:
             getattr(importlib.import_module(module), function)()
         script, main = COMMANDS[command]
         # Through cli.run, which turns user errors into one line, to the script's own main.
         assert exit_info.value.code == 0 and ran.pop() is main is load_script(script).main, command
+        # Run as a program, the script does what its console command does.
+        assert getattr(load_script(script), function) is getattr(commands, function), command
+        frozen = os.environ.get(cli.FROZEN_WEIGHTS_VARIABLE)
+        assert frozen == ("1" if command in FROZEN_WEIGHTS_COMMANDS else None), command
     assert {p.name for p in ROOT.glob("*.py")} == {script for script, _ in COMMANDS.values()}
 
 

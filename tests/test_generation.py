@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
-from conftest import Terminal, periodic, tiny_config, write_wav
+from conftest import Terminal, periodic, run_script, tiny_config, write_wav
 
 from samplernn import checkpoints, cli, generation, progress, quantize
 from samplernn.model import build_model, inference_copy
@@ -185,6 +185,35 @@ def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
         data, rate = sf.read(tmp_path / "gen" / name)
         assert rate == 16000 and data.shape == (round(0.0173 * 16000),)
     assert "Generated" in capsys.readouterr().out
+
+
+def test_generate_script_with_frozen_onednn_weights_follows_the_forward_pass(tmp_path):
+    # At 8 sequences of a dim-384 model the tier steps run in graph mode, where generate.py's
+    # process has oneDNN keep each kernel packed after its first product (see
+    # cli.assume_frozen_weights). The files it writes must still hold what the saved weights
+    # predict, through the seed's priming and every step after it.
+    config = tiny_config(dim=384)
+    assert 8 * config.dim**2 > generation.XLA_STEP_WORK
+    ckpt, model = saved_checkpoint(tmp_path, config)
+    g = config.big_frame_size
+    seed = str(tmp_path / "seed.wav")
+    write_wav(seed, periodic(2 * g))
+    out = tmp_path / "gen"
+    args = ["--checkpoint_path", ckpt, "--output_path", out / "o.wav", "--dur", 4 * g / 16000, "--num_seqs", 8]
+    run_script("generate.py", *args, "--temperature", 1e-6, "--random_seed", 1, "--seed", seed, "--plot", False)
+    names = sorted(os.listdir(out), key=lambda name: int(name[:-4].rsplit("_", 1)[1]))
+    generated = np.stack([encoded(out / name, config) for name in names])
+    assert generated.shape == (8, 4 * g)
+    seed_levels = np.tile(encoded(seed, config), (8, 1))
+    logits = teacher_forced_logits(model, np.concatenate([seed_levels, generated], axis=1))
+    assert_follows_argmax(logits[:, g:], generated)
+
+
+def encoded(path, config):
+    """The levels of a 16 kHz wav file."""
+    samples, rate = sf.read(path, dtype="float32")
+    assert rate == 16000
+    return quantize.encode(samples, config.q_type, config.q_levels).numpy()
 
 
 @pytest.mark.parametrize(("typed", "name"), [("1.0", "o_e=7_t=1.0.wav"), ("1", "o_e=7_t=1.wav")])

@@ -164,12 +164,18 @@ def test_auto_runs_the_fused_loop_on_the_cpu_and_keras_cannot_weight_normalize()
 
 
 @pytest.mark.parametrize(
-    ("rnn_type", "skip_conn", "weight_norm"),
-    [("gru", False, False), ("gru", True, True), ("lstm", False, True), ("lstm", True, False)],
+    ("rnn_type", "skip_conn", "weight_norm", "bias_rows"),
+    [
+        ("gru", False, False, True),
+        ("gru", True, True, False),
+        ("lstm", False, True, False),
+        ("lstm", True, False, True),
+    ],
 )
-def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm):
+def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm, bias_rows):
     # Generation's single-step form (folded input projection, concatenated output kernels,
-    # recurrent projections carried between steps) against the training forward pass.
+    # recurrent projections carried between steps) against the training forward pass, with
+    # the biases as kernel rows (XLA's form) or beside the kernels (oneDNN's).
     config = small_config(
         rnn_type=rnn_type, skip_conn=skip_conn, weight_norm=weight_norm, learn_h0=True, num_rnn_layers=3
     )
@@ -181,7 +187,7 @@ def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm):
         (model.frame_tier, tf.constant(rng.normal(size=(2, 5, config.dim)), tf.float32)),
     ):
         stepper = TierStep(tier)
-        w = stepper.weights()
+        w = stepper.weights(bias_rows=bias_rows)
         frames = tf.constant(rng.integers(0, 256, (2, 5, tier.frame_size)), tf.int32)
         state = tier.initial_state(2)
         whole, whole_state = tier(frames, cond, state)
@@ -201,7 +207,7 @@ def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm):
 
         # A map folded into the upsampling comes out applied to each of the step's outputs.
         out_map = rng.normal(size=(config.dim, config.dim)).astype(np.float32)
-        mapped = stepper.weights(tf.constant(out_map))
+        mapped = stepper.weights(tf.constant(out_map), bias_rows)
         start = tier.initial_state(2)
         cond0 = None if projected is None else projected[:, 0]
         up = stepper.step(mapped, frames[:, 0], cond0, start, stepper.recurrent(mapped, start))[0]
