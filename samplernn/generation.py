@@ -159,17 +159,17 @@ class Sampler:
         tables and kernels, and each tier's single-step arrangement (see samplernn.stepping),
         the bottom tier's upsampling through whatever the MLP folded into its tables.
 
-        Steps that XLA compiles take every bias as a kernel row. Otherwise the bottom tier's
-        biases go beside its kernels, so that oneDNN fuses each product and keeps its kernel
-        packed (see cli.assume_frozen_weights). The packed copy costs the tier's weights again in
-        memory, so the tiers above, which step ratio times less often, keep the row form: at the
-        default config and 8 sequences, packing every tier made the loop 6% faster than packing
-        the bottom one, for 125 MB more."""
+        Steps that XLA compiles take each output kernel with its bias as a row. Otherwise the
+        bottom tier's are fused, so that oneDNN keeps them packed (see
+        cli.assume_frozen_weights), and the tiers above, which step ratio times less often, take
+        the model's own kernels in parts: a packed copy costs the tier's weights again in memory,
+        and so would a concatenated one. At the default config and 8 sequences, every tier fused
+        and packed made the loop about 5% faster than this, for about 100 MB more."""
         mlp = self.model.sample_mlp
         bottom = len(self.tiers) - 1
         maps = [None] * bottom + [mlp.conditioning_map()]
-        rows = [xla_steps or k < bottom for k in range(len(self.tiers))]
-        return mlp.generation_weights(), [t.weights(m, bias_rows=r) for t, m, r in zip(self.tiers, maps, rows)]
+        forms = ["rows" if xla_steps else "fused" if k == bottom else "parts" for k in range(len(self.tiers))]
+        return mlp.generation_weights(), [t.weights(m, f) for t, m, f in zip(self.tiers, maps, forms)]
 
     def _tier_step_fn(self, k, weights, below_weights, frame, conditioning, state, recurrent):
         """Tier k's step; its output projected for the steps of the tier below (with

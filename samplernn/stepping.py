@@ -15,10 +15,14 @@ when it is large. So the step is arranged around the vectors rather than the lay
   for all `ratio` steps at once, when the tier above steps, as one matrix product.
 - The bottom tier's upsampling can carry the sample MLP's first hidden kernel folded in
   (`weights(output_map)`), so the MLP skips that product for each of the frame's samples.
-- Each product carries its bias in one of two forms (`weights(bias_rows=...)`): as the
-  kernel's last row, for XLA, or beside the kernel, a MatMul followed by a BiasAdd that
-  oneDNN fuses in graph mode. Only the fused form lets oneDNN keep a kernel in its own
-  packed layout between calls (see samplernn.cli.assume_frozen_weights).
+- Each layer's output kernel comes in one of three forms (`weights(form=...)`):
+  - `"rows"`: the bias as the kernel's last row, one plain product, for XLA;
+  - `"fused"`: the bias beside the kernel, a MatMul followed by a BiasAdd that oneDNN fuses
+    in graph mode, and keeps the kernel packed in its own layout between calls (see
+    samplernn.cli.assume_frozen_weights), at the cost of that packed copy in memory;
+  - `"parts"`: the model's own kernels, not concatenated, one product each and the bias
+    added after their outputs are joined, so that oneDNN fuses and packs none of them and
+    the step holds no copy of the kernels beside the model's.
 
 The step computes what FrameTier.call computes for one frame (tests hold them equal), for
 GRU and LSTM, with or without skip connections, with weight normalization applied.
@@ -29,6 +33,8 @@ import tensorflow as tf
 from samplernn.layers import matmul_bias_row, matmul_last, with_bias_row
 from samplernn.model import levels_to_input
 from samplernn.rnn import gru_update, lstm_update
+
+FORMS = ("rows", "fused", "parts")
 
 
 class TierStep:
@@ -47,15 +53,16 @@ class TierStep:
             width.append(tier.dim * tier.ratio if i == rnn.num_layers - 1 and not rnn.skip_conn else 0)
             self.widths.append(width)
 
-    def weights(self, output_map=None, bias_rows=True):
+    def weights(self, output_map=None, form="rows"):
         """A dict of float32 tensors: the folded frame kernel and bias, the input kernel the tier
         above's conditioning goes through, each layer's output kernel with its bias, and with
         skip connections the upsampling applied to the sum of their outputs.
 
         output_map: a (dim, dim) matrix folded into the upsampling, so that each of the step's
         outputs comes out already multiplied by it (the sample MLP's conditioning_map()).
-        bias_rows: each output kernel with its bias as the last row (for XLA); otherwise a
-        (kernel, bias) pair (for oneDNN)."""
+        form: "rows", "fused" or "parts", the output kernels' form (see the module's docstring)."""
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
         tier, rnn = self.tier, self.rnn
         units, num = rnn.units, rnn.num_layers
         layers = [rnn.layer_weights(i, "float32") for i in range(num)]
@@ -90,8 +97,13 @@ class TierStep:
             elif i == num - 1:
                 kernels.append(upsample)
                 biases.append(upsample_bias)
-            kernel, bias = tf.concat(kernels, axis=1), tf.concat(biases, axis=0)
-            out_kernels.append(with_bias_row(kernel, bias) if bias_rows else (kernel, bias))
+            bias = tf.concat(biases, axis=0)
+            if form == "parts":
+                out_kernels.append((kernels, bias))
+            elif form == "fused":
+                out_kernels.append((tf.concat(kernels, axis=1), bias))
+            else:
+                out_kernels.append(with_bias_row(tf.concat(kernels, axis=1), bias))
         # levels_to_input is affine, l * scale + offset, so levels_to_input(l) @ P + p equals
         # l @ (scale * P) + (p + offset * sum_rows(P)).
         offset = levels_to_input(0, tier.q_levels, tf.float32)
@@ -117,12 +129,11 @@ class TierStep:
     def recurrent(self, w, state):
         """The recurrent projections a step needs, from a state (layers, parts, batch, units):
         (layers, batch, gates). Steps return the next ones; this starts a run."""
+        # The whole output product for each layer, of which the own part is kept: this runs
+        # once per generate(), and it takes every form alike.
         projections = []
         for i in range(self.rnn.num_layers):
-            ahead = self.widths[i][0]
-            kernel, bias = _kernel_and_bias(w["out_kernels"][i])
-            columns = slice(ahead, ahead + self.gates)
-            projections.append(tf.matmul(state[i, 0], kernel[:, columns]) + bias[columns])
+            projections.append(tf.split(_product(state[i, 0], w["out_kernels"][i]), self.widths[i], axis=-1)[1])
         return tf.stack(projections)
 
     def step(self, w, frame, conditioning, state, recurrent):
@@ -155,13 +166,11 @@ class TierStep:
         return out, tf.stack(new_state), tf.stack(next_recurrent)
 
 
-def _kernel_and_bias(kernel):
-    """An output kernel of either form in weights() as a (kernel, bias) pair."""
-    return kernel if isinstance(kernel, tuple) else (kernel[:-1], kernel[-1])
-
-
 def _product(x, kernel):
-    """x @ kernel + bias for an output kernel of either form in weights()."""
-    if isinstance(kernel, tuple):
-        return tf.nn.bias_add(tf.matmul(x, kernel[0]), kernel[1])
-    return matmul_bias_row(x, kernel)
+    """x @ kernel + bias for an output kernel of any form in weights()."""
+    if not isinstance(kernel, tuple):  # rows
+        return matmul_bias_row(x, kernel)
+    kernels, bias = kernel
+    if isinstance(kernels, list):  # parts: no BiasAdd (nor Add) right after a MatMul to fuse
+        return tf.concat([tf.matmul(x, k) for k in kernels], axis=-1) + bias
+    return tf.nn.bias_add(tf.matmul(x, kernels), bias)  # fused

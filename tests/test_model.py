@@ -163,19 +163,27 @@ def test_auto_runs_the_fused_loop_on_the_cpu_and_keras_cannot_weight_normalize()
         build_model(tiny_config(weight_norm=True), rnn_implementation="keras")
 
 
+def test_tier_step_refuses_an_unknown_form():
+    with pytest.raises(ValueError, match="form must be one of .* got 'packed'"):
+        TierStep(build_model(tiny_config()).frame_tier).weights(form="packed")
+
+
 @pytest.mark.parametrize(
-    ("rnn_type", "skip_conn", "weight_norm", "bias_rows"),
+    ("rnn_type", "skip_conn", "weight_norm", "form"),
     [
-        ("gru", False, False, True),
-        ("gru", True, True, False),
-        ("lstm", False, True, False),
-        ("lstm", True, False, True),
+        ("gru", False, False, "rows"),
+        ("gru", False, False, "parts"),
+        ("gru", True, True, "fused"),
+        ("gru", True, False, "parts"),
+        ("lstm", False, True, "fused"),
+        ("lstm", True, False, "rows"),
     ],
 )
-def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm, bias_rows):
+def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm, form):
     # Generation's single-step form (folded input projection, concatenated output kernels,
     # recurrent projections carried between steps) against the training forward pass, with
-    # the biases as kernel rows (XLA's form) or beside the kernels (oneDNN's).
+    # the output kernels in each form: biases as kernel rows (XLA's), beside the kernels
+    # (oneDNN's fused products) or the model's kernels in parts.
     config = small_config(
         rnn_type=rnn_type, skip_conn=skip_conn, weight_norm=weight_norm, learn_h0=True, num_rnn_layers=3
     )
@@ -187,7 +195,7 @@ def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm, bi
         (model.frame_tier, tf.constant(rng.normal(size=(2, 5, config.dim)), tf.float32)),
     ):
         stepper = TierStep(tier)
-        w = stepper.weights(bias_rows=bias_rows)
+        w = stepper.weights(form=form)
         frames = tf.constant(rng.integers(0, 256, (2, 5, tier.frame_size)), tf.int32)
         state = tier.initial_state(2)
         whole, whole_state = tier(frames, cond, state)
@@ -207,7 +215,7 @@ def test_tier_steps_equal_the_sequence_call(rnn_type, skip_conn, weight_norm, bi
 
         # A map folded into the upsampling comes out applied to each of the step's outputs.
         out_map = rng.normal(size=(config.dim, config.dim)).astype(np.float32)
-        mapped = stepper.weights(tf.constant(out_map), bias_rows)
+        mapped = stepper.weights(tf.constant(out_map), form)
         start = tier.initial_state(2)
         cond0 = None if projected is None else projected[:, 0]
         up = stepper.step(mapped, frames[:, 0], cond0, start, stepper.recurrent(mapped, start))[0]
