@@ -59,6 +59,11 @@ def sample_levels(logits, uniform):
     return tf.minimum(below, tf.shape(logits)[-1] - 1)
 
 
+# The most samples of a seed the tiers take in one forward pass when priming. At the default
+# config a pass held about 5.5 KB per sample (a 4 s seed took 2.8 GB beyond the import at 8
+# sequences, when each sequence was primed on its own row).
+PRIME_WINDOW = 2**15
+
 # Tier steps are XLA-compiled when num_seqs * dim**2, the work of one step, is at most this.
 # Same-process A/B runs of the sampling loop, XLA against graph mode (oneDNN), samples/s:
 # dim 1024: 1 sequence +8% with XLA, 2 sequences -11%, 8 sequences -4%;
@@ -84,7 +89,11 @@ class Sampler:
         self._samples = tf.function(self._samples_fn, jit_compile=True, autograph=False)
         self._plain_steps = [functools.partial(self._tier_step_fn, k) for k in range(len(self.tiers))]
         self._compiled_steps = [tf.function(step, jit_compile=True, autograph=False) for step in self._plain_steps]
-        self._prime = tf.function(self._prime_fn)
+        # Priming is compiled by XLA too, so that oneDNN does not run its products: in
+        # generate.py's process oneDNN would keep a packed copy of every tier's kernels for a
+        # pass that runs once (a 4 s seed at the default config, 8 sequences: peak 1835 to
+        # 1875 MB in graph mode, 1662 to 1716 MB with XLA).
+        self._prime = tf.function(self._prime_fn, jit_compile=True)
 
     def refresh(self):
         """Take up the source model's current weights (in-training generation)."""
@@ -100,16 +109,24 @@ class Sampler:
         """
         cfg = self.model.config
         g = cfg.big_frame_size
-        states = self.model.initial_states(num_seqs)
         if seed_audio is None:
-            return tf.fill((num_seqs, g), quantize.silence_level(cfg.q_levels)), states
+            return tf.fill((num_seqs, g), quantize.silence_level(cfg.q_levels)), self.model.initial_states(num_seqs)
         usable = (len(seed_audio) // g) * g
-        levels = quantize.encode(seed_audio[len(seed_audio) - usable :], cfg.q_type, cfg.q_levels)
-        return self._prime(tf.tile(levels[None, :], (num_seqs, 1)), states)
+        levels = quantize.encode(seed_audio[len(seed_audio) - usable :], cfg.q_type, cfg.q_levels)[None, :]
+        # Every sequence starts from the same seed, so one row is primed and each sequence gets
+        # a copy of its states. The tiers' forward pass holds activations for every sample it
+        # is given, so the seed goes through in windows of at most PRIME_WINDOW samples, each
+        # overlapping the one before by the big frame the tiers read as context: priming's
+        # memory does not grow with the seed's length.
+        states = self.model.initial_states(1)
+        stride = max(g, PRIME_WINDOW // g * g)
+        for begin in range(0, usable - g, stride):
+            states = self._prime(levels[:, begin : begin + g + stride], states)
+        history = tf.tile(levels[:, usable - g :], (num_seqs, 1))
+        return history, tuple(tf.tile(s, (1, 1, num_seqs, 1)) for s in states)
 
     def _prime_fn(self, seq, states):
-        _, states = self.model.frame_tiers(seq, states)
-        return seq[:, -self.model.config.big_frame_size :], states
+        return self.model.frame_tiers(seq, states)[1]
 
     def generate(self, num_samples, temperatures, random_seed=None, seed_audio=None, progress=None, compiled=None):
         """Levels (num_seqs, num_samples) int32, one sequence per temperature.

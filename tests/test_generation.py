@@ -112,15 +112,19 @@ def test_compiled_loop_matches_the_training_forward_pass(
 
 
 @pytest.mark.parametrize("frame_sizes", [(4,), (4, 16), (2, 4, 16)])
-def test_seed_primes_all_tiers(frame_sizes):
-    config = tiny_config(num_rnn_layers=2, frame_sizes=frame_sizes)
+@pytest.mark.parametrize("windowed", [False, True])
+def test_seed_primes_all_tiers(frame_sizes, windowed, monkeypatch):
+    config = tiny_config(num_rnn_layers=2, frame_sizes=frame_sizes, learn_h0=True)
     model = randomized(build_model(config))
     g = config.big_frame_size
+    if windowed:  # the seed's 3 big frames go through the tiers one window of a big frame at a time
+        monkeypatch.setattr(generation, "PRIME_WINDOW", g)
     extra = g - 1  # the earliest samples, too few for a big frame, are left out
     seed_audio = periodic(3 * g + extra)
-    generated = generation.Sampler(model).generate(2 * g, [1e-6], random_seed=1, seed_audio=seed_audio)
+    generated = generation.Sampler(model).generate(2 * g, [1e-6, 1e-6], random_seed=1, seed_audio=seed_audio)
     seed_levels = quantize.encode(seed_audio[extra:], config.q_type, config.q_levels).numpy()[None, :]
-    logits = teacher_forced_logits(model, np.concatenate([seed_levels, generated], axis=1))
+    # Each sequence continues the seed as if the whole of it had gone through the tiers at once.
+    logits = teacher_forced_logits(model, np.concatenate([np.tile(seed_levels, (2, 1)), generated], axis=1))
     assert_follows_argmax(logits[:, 2 * g :], generated)
 
 
