@@ -115,8 +115,8 @@ class Sampler:
         levels = quantize.encode(seed_audio[len(seed_audio) - usable :], cfg.q_type, cfg.q_levels)[None, :]
         # Every sequence starts from the same seed, so one row is primed and each sequence gets
         # a copy of its states. The tiers' forward pass holds activations for every sample it
-        # is given, so the seed goes through in windows of at most PRIME_WINDOW samples, each
-        # overlapping the one before by the big frame the tiers read as context: priming's
+        # is given, so the seed goes through in windows of at most PRIME_WINDOW new samples,
+        # each also holding the big frame before them, which the tiers read as context: priming's
         # memory does not grow with the seed's length.
         states = self.model.initial_states(1)
         stride = max(g, PRIME_WINDOW // g * g)
