@@ -8,6 +8,7 @@ runs the real train.py; the README says which defaults it measured and why each 
 """
 
 import dataclasses
+import fnmatch
 import json
 import os
 
@@ -50,6 +51,11 @@ class Recipe:
     logits_bias: str = "zeros"
     # Steps over which the learning rate rises linearly from zero at the start of training.
     warmup_steps: int = 0
+    # Multiples of the learning rate for some weights: (pattern, factor) pairs, the first whose
+    # shell-style pattern matches a weight's path (as "sample_mlp/embedding/embeddings") giving
+    # its factor; a weight no pattern matches steps at the learning rate itself. JSON gives
+    # them as an object, {"pattern": factor, ...}, in order.
+    lr_scale: tuple = ()
 
     def __post_init__(self):
         if self.init not in INITS:
@@ -72,10 +78,23 @@ class Recipe:
             raise UserError(f"{ENV}: 'adam_beta_2' must be in [0, 1), got {self.adam_beta_2}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise UserError(f"{ENV}: 'warmup_steps' must be a whole number >= 0, got {self.warmup_steps!r}")
+        scales = self.lr_scale
+        if isinstance(scales, dict):
+            scales = tuple(scales.items())
+            object.__setattr__(self, "lr_scale", scales)
+        if not isinstance(scales, tuple):
+            raise UserError(f"{ENV}: 'lr_scale' must be an object of pattern: factor, got {scales!r}")
+        for pattern, factor in scales:
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+                raise UserError(f"{ENV}: 'lr_scale' of {pattern!r} must be a positive number, got {factor!r}")
 
     def clip_args(self):
         """The Keras optimizer arguments that clip the gradients this recipe's way."""
         return {"global_clipnorm": 1.0} if self.clipping == "global_norm" else {"clipvalue": 1.0}
+
+    def rate_factor(self, path):
+        """The multiple of the learning rate at which the weight at `path` steps."""
+        return next((float(f) for pattern, f in self.lr_scale if fnmatch.fnmatchcase(path, pattern)), 1.0)
 
     def warmup_factor(self, step):
         """The learning rate's multiplier at optimizer step `step` (counted from 0)."""

@@ -53,14 +53,46 @@ def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=rec
     """The optimizer train.py's flags name, clipping its gradients as `recipe` says: the loss is
     summed over 256-way softmaxes, and early in training single batches of near-silence can
     otherwise throw the RNNs far off."""
-    clip = recipe.clip_args()
+    args = dict(recipe.clip_args(), rate_factor=recipe.rate_factor, name=name)
     if name == "adam":
-        opt = keras.optimizers.Adam(learning_rate, beta_2=recipe.adam_beta_2, epsilon=recipe.adam_epsilon, **clip)
+        opt = _Adam(learning_rate, beta_2=recipe.adam_beta_2, epsilon=recipe.adam_epsilon, **args)
     elif name == "sgd":
-        opt = keras.optimizers.SGD(learning_rate, momentum=momentum, **clip)
+        opt = _SGD(learning_rate, momentum=momentum, **args)
     else:
-        opt = keras.optimizers.RMSprop(learning_rate, momentum=momentum, **clip)
+        opt = _RMSprop(learning_rate, momentum=momentum, **args)
     return keras.optimizers.LossScaleOptimizer(opt) if loss_scaling else opt
+
+
+class _ScaledRates:
+    """An optimizer whose every weight steps at its own multiple of the learning rate,
+    `rate_factor(path)`: Keras' optimizers take one rate for all. Its variables are Keras'
+    own, so checkpoints are the plain optimizer's."""
+
+    def __init__(self, *args, rate_factor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._rate_factor = rate_factor
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._factors = [self._rate_factor(v.path) for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+
+class _Adam(_ScaledRates, keras.optimizers.Adam):
+    pass
+
+
+class _SGD(_ScaledRates, keras.optimizers.SGD):
+    pass
+
+
+class _RMSprop(_ScaledRates, keras.optimizers.RMSprop):
+    pass
 
 
 def learning_rate_at(epoch, base, reduce_after):

@@ -38,6 +38,9 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"logits_bias": "prior"}', "'logits_bias' must be one of zeros, marginal"),
         ('{"adam_beta_2": 1}', "'adam_beta_2'"),
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
+        ('{"lr_scale": [["*", 2]]}', "'lr_scale' must be an object"),
+        ('{"lr_scale": {"*bias": 0}}', "'lr_scale' of '*bias' must be a positive number"),
+        ('{"lr_scale": {"*bias": "2"}}', "'lr_scale' of '*bias' must be a positive number"),
     ],
 )
 def test_a_bad_recipe_is_one_line_naming_the_variable(monkeypatch, text, named):
@@ -120,6 +123,34 @@ def test_optimizer_clipping_epsilon_and_beta_2_follow_the_recipe():
     assert paper.beta_2 == 0.99
 
 
+def test_the_first_matching_pattern_gives_a_weights_rate_factor(monkeypatch):
+    monkeypatch.setenv(recipes.ENV, '{"lr_scale": {"sample_mlp/embedding/*": 8, "sample_mlp/*": 2, "*bias": 3}}')
+    recipe = recipes.from_environment()
+    assert recipe.rate_factor("sample_mlp/embedding/embeddings") == 8.0
+    assert recipe.rate_factor("sample_mlp/input_bias") == 2.0
+    assert recipe.rate_factor("frame_tier/upsample/bias") == 3.0
+    assert recipe.rate_factor("frame_tier/upsample/kernel") == 1.0
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop"])
+def test_a_scaled_weight_steps_as_the_scaled_learning_rate(name):
+    def trained(rate, recipe):
+        scaled, plain = keras.Variable(np.ones(3), name="scaled"), keras.Variable(np.ones(3), name="plain")
+        optimizer = make_optimizer(name, rate, 0.9, recipe=recipe)
+        optimizer.build([scaled, plain])
+        for step in range(3):
+            grad = np.array([0.1, -0.2, 0.3]) * (step + 1)
+            optimizer.apply([grad, -grad], [scaled, plain])
+        assert optimizer.name == name  # the checkpoint's optimizer, whatever the recipe
+        return scaled.numpy(), plain.numpy()
+
+    fast, slow = trained(0.004, recipes.DEFAULT), trained(0.001, recipes.DEFAULT)
+    mixed = trained(0.001, recipes.Recipe(lr_scale={"scal*": 4}))
+    np.testing.assert_allclose(mixed[0], fast[0], rtol=1e-6)
+    np.testing.assert_allclose(mixed[1], slow[1], rtol=1e-6)
+    assert not np.allclose(fast[0], slow[0], rtol=1e-3)
+
+
 def test_warmup_factor_rises_linearly_to_one():
     recipe = recipes.Recipe(warmup_steps=4)
     assert [recipe.warmup_factor(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
@@ -146,6 +177,30 @@ def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch)
             float(np.abs(a - b).max()) for a, b in zip(trained["model"].get_weights(), start.get_weights())
         )
     assert moved[10**7] < 1e-4 < 0.01 < moved[0]
+
+
+def test_training_steps_each_weight_at_its_scaled_rate(tmp_path, monkeypatch):
+    corpus = str(tmp_path / "corpus")
+    write_corpus(corpus, (400, 450, 500, 550))
+    config = tiny_config()
+    monkeypatch.setenv(recipes.ENV, '{"lr_scale": {"sample_mlp/*": 1e-9}}')
+    keras.utils.set_random_seed(0)
+    start = build_model(config)
+    recipes.initialize(start, recipes.from_environment())
+    keras.utils.set_random_seed(0)
+    settings = TrainSettings(
+        data_dir=corpus, logdir_root=str(tmp_path / "logdir"), num_epochs=1, batch_size=2, val_frac=0.25,
+        generate=False, verbose=False, learning_rate=0.01,
+    )  # fmt: skip
+    trained = {}
+    train(settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.update(model=m))
+    moved = {
+        v.path: float(np.abs(v.numpy() - w.numpy()).max())
+        for v, w in zip(trained["model"].trainable_variables, start.trainable_variables)
+    }
+    mlp = [m for path, m in moved.items() if path.startswith("sample_mlp/")]
+    tiers = [m for path, m in moved.items() if not path.startswith("sample_mlp/")]
+    assert mlp and tiers and max(mlp) < 1e-6 < 1e-3 < min(tiers)
 
 
 def test_training_starts_from_the_training_files_marginal_when_asked(tmp_path, monkeypatch):
