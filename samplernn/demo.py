@@ -47,7 +47,7 @@ def build_parser():
         help="Seconds per clip written after each checkpoint, as for train.py (default: 2).",
     )
     p.add_argument("--batch_size", type=cli.positive_int, default=4, help="Files per mini-batch (default: 4).")
-    p.add_argument("--learning_rate", type=cli.positive_float, default=0.001, help="Learning rate (default: 0.001).")
+    p.add_argument("--learning_rate", type=cli.positive_float, default=0.002, help="Learning rate (default: 0.002).")
     p.add_argument("--dur", type=cli.positive_float, default=3.0, help="Seconds per generated file (default: 3).")
     return p
 
