@@ -78,9 +78,7 @@ class _ScaledRates:
 
     def update_step(self, gradient, variable, learning_rate):
         factor = self._factors[self._get_variable_index(variable)]
-        if factor != 1.0:
-            learning_rate = learning_rate * factor
-        return super().update_step(gradient, variable, learning_rate)
+        return super().update_step(gradient, variable, learning_rate * factor)
 
 
 class _Adam(_ScaledRates, keras.optimizers.Adam):
