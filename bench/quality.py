@@ -9,8 +9,8 @@ trains a baseline, today's defaults on bench/quality.config.json, and then every
 the same files at the same budget, each through the real train.py in a subprocess; then it
 generates from each run's final checkpoint through the real generate.py and measures the clips
 with samplernn.spectral as the demo does (median spectral flatness, log-spectral distance of the
-long-term spectrum to the corpus's), beside the corpus itself and white noise. Variant rows
-report their difference from the baseline of the same invocation.
+long-term spectrum to the corpus's, levels included), beside the corpus itself and white noise.
+Variant rows report their difference from the baseline of the same invocation.
 
 A variant is one string of tokens: `key=value` overrides a model config key (the value is
 read as JSON, else as a string: `rnn_type=lstm`, `frame_sizes=[8,32]`), and `--flag value`

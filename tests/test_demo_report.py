@@ -17,11 +17,12 @@ def rows(corpus, tmp_path_factory):
     folder = tmp_path_factory.mktemp("clips")
     excerpt = write_wav(folder / "excerpt.wav", sf.read(corpus)[0][: 2 * RATE])
     noise = write_wav(folder / "noise.wav", np.random.default_rng(1).uniform(-0.3, 0.3, 2 * RATE))
-    return spectral_report(corpus, [excerpt, noise])
+    quiet = write_wav(folder / "quiet.wav", sf.read(corpus)[0][: 2 * RATE] * 0.01)  # 40 dB down
+    return spectral_report(corpus, [excerpt, noise, quiet])
 
 
 def test_one_row_per_clip_then_the_corpus_then_noise(rows):
-    assert [name for name, _, _ in rows] == ["excerpt.wav", "noise.wav", "corpus", "white noise"]
+    assert [name for name, _, _ in rows] == ["excerpt.wav", "noise.wav", "quiet.wav", "corpus", "white noise"]
 
 
 def test_an_excerpt_of_the_corpus_scores_as_the_corpus_and_noise_as_noise(rows):
@@ -30,6 +31,12 @@ def test_an_excerpt_of_the_corpus_scores_as_the_corpus_and_noise_as_noise(rows):
     noisy = [figures["noise.wav"], figures["white noise"]]
     assert max(flatness for flatness, _ in tonal) < 0.01 < 0.3 < min(flatness for flatness, _ in noisy)
     assert max(distance for _, distance in tonal) + 1.0 < min(distance for _, distance in noisy)
+
+
+def test_the_corpus_40_db_down_is_40_db_from_it(rows):
+    # A model stuck in near-silence must not measure as the corpus, whatever its spectrum's shape.
+    figures = {name: distance for name, _, distance in rows}
+    assert figures["quiet.wav"] == pytest.approx(figures["excerpt.wav"] + 40.0, abs=3.0)
 
 
 def test_the_noise_row_is_the_same_on_every_run(corpus):
