@@ -60,6 +60,12 @@ def load_seed_audio(path, sample_rate):
         raise UserError(f"audio file {path!r} cannot be read: {err}") from None
 
 
+def rms_db(samples):
+    """The RMS of `samples` in dB re full scale, -200 for digital silence."""
+    power = float(np.mean(np.square(samples, dtype=np.float64))) if len(samples) else 0.0
+    return 10.0 * math.log10(max(power, 1e-20))
+
+
 def write_wav(path, audio, sample_rate):
     """Write 16-bit PCM atomically, so a crash never leaves a half-written wav under the final name."""
     with atomic_write(path) as f:

@@ -339,12 +339,28 @@ def seed_audio_from_file(path, offset, sample_rate, config):
     return samples
 
 
-def write_outputs(paths, levels, config, sample_rate, plot=True):
-    """One wav per sequence of `levels`; with `plot`, its spectrogram PNG beside it."""
+# A clip whose RMS is below this (dB re full scale) is near-silent: barely audible, and 40 dB or
+# more below every corpus of bench/quality.py (-20 to -25 dB).
+NEAR_SILENT_DB = -60.0
+
+
+def write_outputs(paths, levels, config, sample_rate, plot=True, seeded=False, log=print):
+    """One wav per sequence of `levels`; with `plot`, its spectrogram PNG beside it. A clip that
+    came out near-silent gets a warning line saying what usually gets a model out of silence."""
     for path, seq in zip(paths, levels):
-        audio.write_wav(path, quantize.decode(seq, config.q_type, config.q_levels).numpy(), sample_rate)
+        samples = quantize.decode(seq, config.q_type, config.q_levels).numpy()
+        audio.write_wav(path, samples, sample_rate)
         if plot:
             plotting.save_spectrogram(path)
+        level = audio.rms_db(samples)
+        if level < NEAR_SILENT_DB:
+            why = (
+                "the model fell silent after the seed; more training usually helps"
+                if seeded
+                else "generation starts from silence and the model stayed in it; "
+                "a --seed of its training audio, or more training, usually gets it out"
+            )
+            log(f"Warning: {path} is near-silent (RMS {level:.0f} dB): {why}")
 
 
 _IMPORTED = time.perf_counter()
@@ -450,7 +466,8 @@ class InTrainingGenerator:
                 self.sampler.refresh()
             levels = self.sampler.generate(self.num_samples, self.temperatures, seed_audio=self.seed_audio)
             paths = output_paths(os.path.join(self.output_dir, self.run_id), epoch, self.temperatures)
-            write_outputs(paths, levels, self.sampler.model.config, self.sample_rate, self.plot)
+            config = self.sampler.model.config
+            write_outputs(paths, levels, config, self.sample_rate, self.plot, self.seed_audio is not None, self.log)
         except Exception as err:  # noqa: BLE001 - reported and survived, by design
             self.log(f"Warning: generating audio after epoch {epoch} failed: {type(err).__name__}: {err}")
             return []
@@ -506,7 +523,7 @@ def generate_files(settings, log=print):
         compiled=phases.compiled,
     )
     paths = output_paths(settings.output_path, checkpoints.epoch_of(settings.checkpoint_path), temperatures)
-    write_outputs(paths, levels, config, rate, settings.plot)
+    write_outputs(paths, levels, config, rate, settings.plot, seeded=seed_audio is not None, log=log)
     return paths
 
 

@@ -188,7 +188,38 @@ def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
     for name in names:
         data, rate = sf.read(tmp_path / "gen" / name)
         assert rate == 16000 and data.shape == (round(0.0173 * 16000),)
-    assert "Generated" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Generated" in out and "near-silent" not in out  # random weights make noise
+
+
+def silent_checkpoint(tmp_path, config):
+    """A checkpoint whose every prediction is the silence level, as a model stuck in silence."""
+    model = randomized(build_model(config))
+    logits = model.sample_mlp.logits
+    logits.kernel.assign(tf.zeros_like(logits.kernel))
+    logits.bias.assign(np.where(np.arange(config.q_levels) == quantize.silence_level(config.q_levels), 50.0, 0.0))
+    run_dir = str(tmp_path / "run")
+    os.makedirs(run_dir)
+    checkpoints.save_config(run_dir, config)
+    return checkpoints.RunCheckpoint(model).save(run_dir, 3)
+
+
+@pytest.mark.parametrize("seeded", [False, True])
+def test_a_near_silent_clip_is_written_with_a_warning_saying_what_helps(tmp_path, capsys, seeded):
+    config = tiny_config()
+    ckpt = silent_checkpoint(tmp_path, config)
+    out = tmp_path / "gen" / "o.wav"
+    argv = ["--output_path", str(out), "--checkpoint_path", ckpt, "--dur", "0.05", "--plot", "False"]
+    if seeded:
+        seed = write_wav(str(tmp_path / "seed.wav"), periodic(2 * config.big_frame_size))
+        argv += ["--seed", seed]
+    assert cli.run(load_script("generate").main, argv) == 0
+    clip = tmp_path / "gen" / "o_e=3_t=0.95.wav"
+    assert len(sf.read(clip)[0]) == round(0.05 * 16000)  # written all the same
+    (warning,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Warning:")]
+    assert f"{clip} is near-silent (RMS " in warning
+    assert ("fell silent after the seed" in warning) == seeded
+    assert ("--seed" in warning) != seeded
 
 
 def test_generate_script_with_frozen_onednn_weights_follows_the_forward_pass(tmp_path):
