@@ -35,8 +35,9 @@ import time
 import numpy as np
 import soundfile as sf
 
-from samplernn.audio import find_wav_files, load_audio
+from samplernn.audio import find_wav_files, load_audio, rms_db
 from samplernn.demo import spectral_report
+from samplernn.generation import NEAR_SILENT_DB
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -172,9 +173,13 @@ def generate_row(row, row_dir, reference, budget, args):
         return []
     report = spectral_report(reference, clips)
     clip_rows = report[:-2]
-    row["clips"] = [dict(file=name, flatness=f, lsd_db=d) for name, f, d in clip_rows]
+    levels = [rms_db(load_audio(path, SAMPLE_RATE)) for path in clips]
+    row["clips"] = [dict(file=name, flatness=f, lsd_db=d, rms_db=r) for (name, f, d), r in zip(clip_rows, levels)]
     row["flatness"] = float(np.median([f for _, f, _ in clip_rows]))
     row["lsd_db"] = float(np.median([d for _, _, d in clip_rows]))
+    row["rms_db"] = float(np.median(levels))
+    # Clips generate.py warns about: a model stuck in the silence generation starts from.
+    row["silent_clips"] = sum(level < NEAR_SILENT_DB for level in levels)
     return report[-2:]  # the corpus and white-noise rows
 
 
@@ -205,7 +210,7 @@ def bench_corpus(corpus, corpus_dir, workdir, rows_spec, args, budget, result, s
             refs = generate_row(row, row_dir, reference, budget, args)
             if refs:
                 (_, cf, cd), (_, nf, nd) = refs
-                result["corpus_row"] = dict(flatness=cf, lsd_db=cd)
+                result["corpus_row"] = dict(flatness=cf, lsd_db=cd, rms_db=rms_db(load_audio(reference, SAMPLE_RATE)))
                 result["noise_row"] = dict(flatness=nf, lsd_db=nd)
         if "error" in row:
             print(f"[{corpus}] {label}: FAILED: {row['error']}", flush=True)
@@ -230,25 +235,28 @@ def fmt(value, spec, missing="-"):
 def table_lines(results):
     head = (
         f"{'corpus':12} {'row':28} {'val NLL by epoch':22} {'d NLL':>6} {'flatness':>8} "
-        f"{'LSD dB':>6} {'d LSD':>6} {'steps':>5} {'s/step':>6} {'train s':>7}"
+        f"{'LSD dB':>6} {'d LSD':>6} {'RMS dB':>6} {'silent':>6} {'steps':>5} {'s/step':>6} {'train s':>7}"
     )
     lines = [head]
     for res in results:
         first_seed = res["rows"][0]["train_seed"]
         for row in res["rows"]:
             by_epoch = " ".join(f"{e['val_nll']:.3f}" for e in row["epochs"]) or "failed"
+            silent = f"{row['silent_clips']}/{len(row['clips'])}" if "clips" in row else "-"
             label = row["variant"] if row["train_seed"] == first_seed else f"{row['variant']} seed {row['train_seed']}"
             lines.append(
                 f"{res['corpus']:12} {label[:28]:28} {by_epoch:22} {fmt(row.get('d_val_nll'), '+6.3f'):>6} "
                 f"{fmt(row.get('flatness'), '8.4f'):>8} {fmt(row.get('lsd_db'), '6.1f'):>6} "
-                f"{fmt(row.get('d_lsd_db'), '+6.1f'):>6} {row['steps']:5d} "
+                f"{fmt(row.get('d_lsd_db'), '+6.1f'):>6} {fmt(row.get('rms_db'), '6.1f'):>6} {silent:>6} "
+                f"{row['steps']:5d} "
                 f"{fmt(row.get('median_step_seconds'), '6.3f'):>6} {row['train_seconds']:7.0f}"
             )
         for key, label in (("corpus_row", "(corpus itself)"), ("noise_row", "(white noise)")):
             if key in res:
                 ref = res[key]
+                level = f" {'':>6} {fmt(ref.get('rms_db'), '6.1f'):>6}" if key == "corpus_row" else ""
                 lines.append(
-                    f"{res['corpus']:12} {label:28} {'':22} {'':>6} {ref['flatness']:8.4f} {ref['lsd_db']:6.1f}"
+                    f"{res['corpus']:12} {label:28} {'':22} {'':>6} {ref['flatness']:8.4f} {ref['lsd_db']:6.1f}{level}"
                 )
     return lines
 
