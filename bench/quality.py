@@ -35,7 +35,7 @@ import time
 import numpy as np
 import soundfile as sf
 
-from samplernn.audio import find_wav_files, load_audio, rms_db
+from samplernn.audio import find_wav_files, heard_level_db, load_audio, rms_db
 from samplernn.demo import spectral_report
 from samplernn.generation import NEAR_SILENT_DB
 
@@ -173,13 +173,18 @@ def generate_row(row, row_dir, reference, budget, args):
         return []
     report = spectral_report(reference, clips)
     clip_rows = report[:-2]
-    levels = [rms_db(load_audio(path, SAMPLE_RATE)) for path in clips]
-    row["clips"] = [dict(file=name, flatness=f, lsd_db=d, rms_db=r) for (name, f, d), r in zip(clip_rows, levels)]
+    audio = [load_audio(path, SAMPLE_RATE) for path in clips]
+    levels, heard = [rms_db(a) for a in audio], [heard_level_db(a) for a in audio]
+    row["clips"] = [
+        dict(file=name, flatness=f, lsd_db=d, rms_db=r, heard_db=h)
+        for (name, f, d), r, h in zip(clip_rows, levels, heard)
+    ]
     row["flatness"] = float(np.median([f for _, f, _ in clip_rows]))
     row["lsd_db"] = float(np.median([d for _, _, d in clip_rows]))
     row["rms_db"] = float(np.median(levels))
-    # Clips generate.py warns about: a model stuck in the silence generation starts from.
-    row["silent_clips"] = sum(level < NEAR_SILENT_DB for level in levels)
+    # Clips generate.py warns about: a model stuck in the silence generation starts from, or
+    # at a constant level beside it.
+    row["silent_clips"] = sum(level < NEAR_SILENT_DB for level in heard)
     return report[-2:]  # the corpus and white-noise rows
 
 

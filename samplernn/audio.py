@@ -66,6 +66,13 @@ def rms_db(samples):
     return 10.0 * math.log10(max(power, 1e-20))
 
 
+def heard_level_db(samples):
+    """The level a listener hears, in dB re full scale: the RMS about the mean, since a constant
+    offset is inaudible (a model stuck one level off silence writes one)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    return rms_db(samples - samples.mean() if len(samples) else samples)
+
+
 def write_wav(path, audio, sample_rate):
     """Write 16-bit PCM atomically, so a crash never leaves a half-written wav under the final name."""
     with atomic_write(path) as f:

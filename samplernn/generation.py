@@ -352,7 +352,7 @@ def write_outputs(paths, levels, config, sample_rate, plot=True, seeded=False, l
         audio.write_wav(path, samples, sample_rate)
         if plot:
             plotting.save_spectrogram(path)
-        level = audio.rms_db(samples)
+        level = audio.heard_level_db(samples)
         if level < NEAR_SILENT_DB:
             why = (
                 "the model fell silent after the seed; more training usually helps"
@@ -360,7 +360,7 @@ def write_outputs(paths, levels, config, sample_rate, plot=True, seeded=False, l
                 else "generation starts from silence and the model stayed in it; "
                 "a --seed of its training audio, or more training, usually gets it out"
             )
-            log(f"Warning: {path} is near-silent (RMS {level:.0f} dB): {why}")
+            log(f"Warning: {path} is near-silent (RMS {level:.0f} dB about its mean): {why}")
 
 
 _IMPORTED = time.perf_counter()

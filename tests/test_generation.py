@@ -12,7 +12,7 @@ import soundfile as sf
 import tensorflow as tf
 from conftest import Terminal, periodic, run_script, tiny_config, write_wav
 
-from samplernn import checkpoints, cli, generation, progress, quantize
+from samplernn import audio, checkpoints, cli, generation, progress, quantize
 from samplernn.model import build_model, inference_copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -192,12 +192,14 @@ def test_generate_script_writes_named_files_of_exact_length(tmp_path, capsys):
     assert "Generated" in out and "near-silent" not in out  # random weights make noise
 
 
-def silent_checkpoint(tmp_path, config):
-    """A checkpoint whose every prediction is the silence level, as a model stuck in silence."""
+def silent_checkpoint(tmp_path, config, offset=0):
+    """A checkpoint whose every prediction is `offset` levels from silence, as a model stuck in
+    silence (or at a constant level beside it)."""
     model = randomized(build_model(config))
     logits = model.sample_mlp.logits
     logits.kernel.assign(tf.zeros_like(logits.kernel))
-    logits.bias.assign(np.where(np.arange(config.q_levels) == quantize.silence_level(config.q_levels), 50.0, 0.0))
+    stuck = quantize.silence_level(config.q_levels) + offset
+    logits.bias.assign(np.where(np.arange(config.q_levels) == stuck, 50.0, 0.0))
     run_dir = str(tmp_path / "run")
     os.makedirs(run_dir)
     checkpoints.save_config(run_dir, config)
@@ -220,6 +222,19 @@ def test_a_near_silent_clip_is_written_with_a_warning_saying_what_helps(tmp_path
     assert f"{clip} is near-silent (RMS " in warning
     assert ("fell silent after the seed" in warning) == seeded
     assert ("--seed" in warning) != seeded
+
+
+def test_a_clip_stuck_at_a_constant_level_is_near_silent_too(tmp_path, capsys):
+    # A constant offset is inaudible, though its plain RMS is well above the warning's -60 dB.
+    config = tiny_config()
+    ckpt = silent_checkpoint(tmp_path, config, offset=-30)
+    out = tmp_path / "gen" / "o.wav"
+    argv = ["--output_path", str(out), "--checkpoint_path", ckpt, "--dur", "0.05", "--plot", "False"]
+    assert cli.run(load_script("generate").main, argv) == 0
+    clip = sf.read(tmp_path / "gen" / "o_e=3_t=0.95.wav")[0]
+    assert audio.rms_db(clip) > -45 and np.ptp(clip) == 0
+    (warning,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Warning:")]
+    assert "is near-silent (RMS -200 dB about its mean)" in warning
 
 
 def test_generate_script_with_frozen_onednn_weights_follows_the_forward_pass(tmp_path):
