@@ -41,11 +41,14 @@ def one_run(folder, run, epochs, num_seqs, temperatures, fresh_seeds):
     checkpoint = test_listening.train_on(
         folder, test_listening.PITCHES, files_per_pitch=6, seconds=0.5, epochs=epochs, generate=False, config=config
     )
+    seeds = {
+        pitch: write_wav(str(folder / f"seed_{pitch:g}.wav"), harmonic_tone(pitch, RATE // 4, phase=2.1, seed=99))
+        for pitch in test_listening.PITCHES
+    }
     fractions = {}
     for temp in temperatures:
         fractions[temp] = []
-        for pitch in test_listening.PITCHES:
-            seed = write_wav(str(folder / f"seed_{pitch:g}.wav"), harmonic_tone(pitch, RATE // 4, phase=2.1, seed=99))
+        for pitch, seed in seeds.items():
             random_seed = 100 * run + int(pitch) + int(temp * 100) if fresh_seeds else 1
             args = ("--seed", seed, "--dur", 0.2, "--num_seqs", num_seqs, "--temperature", temp)
             for clip in test_listening.generate(
