@@ -73,6 +73,26 @@ def heard_level_db(samples):
     return rms_db(samples - samples.mean() if len(samples) else samples)
 
 
+def silent_tail_start(samples, sample_rate, threshold_db, min_seconds=1.0):
+    """The earliest time in seconds, on a 0.1 s grid, from which `samples` stay below
+    `threshold_db` (heard_level_db of the rest) to their end, when that rest lasts at least
+    `min_seconds` and a quarter of the clip: a clip that fell silent part of the way through.
+    None when no such rest exists; 0.0 when the whole clip is below the threshold."""
+    x = np.asarray(samples, dtype=np.float64)
+    shortest = max(round(min_seconds * sample_rate), math.ceil(len(x) / 4))
+    if len(x) < shortest or not len(x):
+        return None
+    # Sums of every suffix from cumulative sums, so the grid costs one pass over the clip.
+    sums = np.concatenate(([0.0], np.cumsum(x)))
+    squares = np.concatenate(([0.0], np.cumsum(x * x)))
+    starts = np.arange(0, len(x) - shortest + 1, max(1, sample_rate // 10))
+    counts = len(x) - starts
+    means = (sums[-1] - sums[starts]) / counts
+    powers = np.maximum((squares[-1] - squares[starts]) / counts - means**2, 1e-20)
+    quiet = np.flatnonzero(10.0 * np.log10(powers) < threshold_db)
+    return float(starts[quiet[0]] / sample_rate) if len(quiet) else None
+
+
 def write_wav(path, audio, sample_rate):
     """Write 16-bit PCM atomically, so a crash never leaves a half-written wav under the final name."""
     with atomic_write(path) as f:

@@ -361,6 +361,14 @@ def write_outputs(paths, levels, config, sample_rate, plot=True, seeded=False, l
                 "a --seed of its training audio, or more training, usually gets it out"
             )
             log(f"Warning: {path} is near-silent (RMS {level:.0f} dB about its mean): {why}")
+        elif (start := audio.silent_tail_start(samples, sample_rate, NEAR_SILENT_DB)) is not None:
+            # Sound, then silence to the end: a model that fell into silence and never left it.
+            tail = audio.heard_level_db(samples[round(start * sample_rate) :])
+            log(
+                f"Warning: {path} falls near-silent at {start:.1f} s of {len(samples) / sample_rate:.1f} s and stays "
+                f"so to its end (RMS {tail:.0f} dB about its mean): the model fell into silence and did not leave it; "
+                "more training usually helps"
+            )
 
 
 _IMPORTED = time.perf_counter()

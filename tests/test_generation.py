@@ -237,6 +237,47 @@ def test_a_clip_stuck_at_a_constant_level_is_near_silent_too(tmp_path, capsys):
     assert "is near-silent (RMS -200 dB about its mean)" in warning
 
 
+def sound_then(quiet, seconds=3.0, sound_seconds=1.0, rate=16000):
+    """Noise for sound_seconds, then `quiet` (a value) to the end of the clip."""
+    clip = np.full(round(seconds * rate), quiet, np.float32)
+    clip[: round(sound_seconds * rate)] = np.random.default_rng(0).uniform(-0.5, 0.5, round(sound_seconds * rate))
+    return clip
+
+
+@pytest.mark.parametrize(
+    "clip, start",
+    [
+        (sound_then(0.0), 1.0),
+        (sound_then(-0.014), 1.0),  # a constant offset is as silent as zeros
+        (sound_then(0.0, sound_seconds=0.35), 0.4),  # on the 0.1 s grid, the first start past the sound
+        (sound_then(0.0, seconds=10.0, sound_seconds=8.0), None),  # a quiet end shorter than a quarter
+        (sound_then(0.0, seconds=0.8, sound_seconds=0.1), None),  # and shorter than a second
+        (sound_then(0.0, sound_seconds=3.0), None),  # sound to the end
+        (np.zeros(16000), 0.0),
+    ],
+)
+def test_the_silent_tail_of_a_clip_is_found_on_a_tenth_of_a_second_grid(clip, start):
+    assert audio.silent_tail_start(clip, 16000, generation.NEAR_SILENT_DB) == start
+
+
+@pytest.mark.parametrize("sound_seconds, warned", [(1.0, True), (2.5, False)])
+def test_a_clip_that_falls_silent_part_of_the_way_is_written_with_a_warning(tmp_path, sound_seconds, warned):
+    config = tiny_config()
+    clip = sound_then(0.0, sound_seconds=sound_seconds)
+    levels = quantize.encode(clip, config.q_type, config.q_levels)[None, :]
+    path = str(tmp_path / "o.wav")
+    lines = []
+    generation.write_outputs([path], levels, config, 16000, plot=False, log=lines.append)
+    assert len(sf.read(path)[0]) == len(clip)  # written all the same
+    assert audio.heard_level_db(sf.read(path)[0]) > generation.NEAR_SILENT_DB
+    if warned:
+        (warning,) = lines
+        assert warning.startswith(f"Warning: {path} falls near-silent at 1.0 s of 3.0 s and stays so to its end (RMS ")
+        assert "more training usually helps" in warning
+    else:
+        assert lines == []
+
+
 def test_generate_script_with_frozen_onednn_weights_follows_the_forward_pass(tmp_path):
     # At 8 sequences of a dim-384 model the tier steps run in graph mode, where generate.py's
     # process has oneDNN keep each kernel packed after its first product (see
