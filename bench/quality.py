@@ -35,7 +35,7 @@ import time
 import numpy as np
 import soundfile as sf
 
-from samplernn.audio import find_wav_files, heard_level_db, load_audio, rms_db
+from samplernn.audio import find_wav_files, heard_level_db, load_audio, rms_db, silent_tail_start
 from samplernn.demo import spectral_report
 from samplernn.generation import NEAR_SILENT_DB
 
@@ -185,6 +185,11 @@ def generate_row(row, row_dir, reference, budget, args):
     # Clips generate.py warns about: a model stuck in the silence generation starts from, or
     # at a constant level beside it.
     row["silent_clips"] = sum(level < NEAR_SILENT_DB for level in heard)
+    # and the clips it warns about for falling silent part of the way through
+    row["fell_silent_clips"] = sum(
+        level >= NEAR_SILENT_DB and silent_tail_start(a, SAMPLE_RATE, NEAR_SILENT_DB) is not None
+        for a, level in zip(audio, heard)
+    )
     return report[-2:]  # the corpus and white-noise rows
 
 
@@ -240,7 +245,7 @@ def fmt(value, spec, missing="-"):
 def table_lines(results):
     head = (
         f"{'corpus':12} {'row':28} {'val NLL by epoch':22} {'d NLL':>6} {'flatness':>8} "
-        f"{'LSD dB':>6} {'d LSD':>6} {'RMS dB':>6} {'silent':>6} {'steps':>5} {'s/step':>6} {'train s':>7}"
+        f"{'LSD dB':>6} {'d LSD':>6} {'RMS dB':>6} {'silent':>6} {'fell':>4} {'steps':>5} {'s/step':>6} {'train s':>7}"
     )
     lines = [head]
     for res in results:
@@ -248,11 +253,12 @@ def table_lines(results):
         for row in res["rows"]:
             by_epoch = " ".join(f"{e['val_nll']:.3f}" for e in row["epochs"]) or "failed"
             silent = f"{row['silent_clips']}/{len(row['clips'])}" if "clips" in row else "-"
+            fell = f"{row['fell_silent_clips']}" if "fell_silent_clips" in row else "-"
             label = row["variant"] if row["train_seed"] == first_seed else f"{row['variant']} seed {row['train_seed']}"
             lines.append(
                 f"{res['corpus']:12} {label[:28]:28} {by_epoch:22} {fmt(row.get('d_val_nll'), '+6.3f'):>6} "
                 f"{fmt(row.get('flatness'), '8.4f'):>8} {fmt(row.get('lsd_db'), '6.1f'):>6} "
-                f"{fmt(row.get('d_lsd_db'), '+6.1f'):>6} {fmt(row.get('rms_db'), '6.1f'):>6} {silent:>6} "
+                f"{fmt(row.get('d_lsd_db'), '+6.1f'):>6} {fmt(row.get('rms_db'), '6.1f'):>6} {silent:>6} {fell:>4} "
                 f"{row['steps']:5d} "
                 f"{fmt(row.get('median_step_seconds'), '6.3f'):>6} {row['train_seconds']:7.0f}"
             )
