@@ -10,6 +10,7 @@ runs the real train.py; the README says which defaults it measured and why each 
 import dataclasses
 import fnmatch
 import json
+import math
 import os
 
 import keras
@@ -51,13 +52,21 @@ class Recipe:
     logits_bias: str = "zeros"
     # Steps over which the learning rate rises linearly from zero at the start of training.
     warmup_steps: int = 0
+    # The fraction of the learning rate left at the end of the last epoch (--num_epochs): the
+    # rate falls along a half cosine from the first step to there; 1 keeps it constant. At the
+    # one rate a fall to 0.1 made every corpus of bench/quality.py worse. With the sample MLP at
+    # 4 times the rate it kept a tiny two-tone model on a seed's pitch as often as the one rate
+    # did and reached 0.3 bit/sample below the old defaults, but the clips it generated were
+    # further from their corpora on all four, and most drum clips silent (bench/README.md).
+    decay_to: float = 1.0
     # Multiples of the learning rate for some weights: (pattern, factor) pairs, the first whose
     # shell-style pattern matches a weight's path (as "sample_mlp/embedding/embeddings") giving
     # its factor; a weight no pattern matches steps at the learning rate itself. JSON gives
     # them as an object, {"pattern": factor, ...}, in order. The sample MLP at 4 times the rate
     # learned every corpus of bench/quality.py better, at dim 128 and 512, but a tiny model of
-    # two tones at batch 4 then continued a seed's pitch in only some runs
-    # (tests/test_listening.py), so every weight steps at the one rate by default.
+    # two tones at batch 4 then lost a seed's pitch four times as often (tests/test_listening.py)
+    # and its clips were further from their corpora, so every weight steps at the one rate by
+    # default.
     lr_scale: tuple = ()
 
     def __post_init__(self):
@@ -71,7 +80,7 @@ class Recipe:
             raise UserError(f"{ENV}: 'clipping' must be one of {', '.join(CLIPPINGS)}, got {self.clipping!r}")
         if self.logits_bias not in LOGITS_BIASES:
             raise UserError(f"{ENV}: 'logits_bias' must be one of {', '.join(LOGITS_BIASES)}, got {self.logits_bias!r}")
-        for key in ("lstm_forget_bias", "gru_update_bias", "adam_epsilon", "adam_beta_2"):
+        for key in ("lstm_forget_bias", "gru_update_bias", "adam_epsilon", "adam_beta_2", "decay_to"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise UserError(f"{ENV}: {key!r} must be a number, got {value!r}")
@@ -79,6 +88,8 @@ class Recipe:
             raise UserError(f"{ENV}: 'adam_epsilon' must be positive, got {self.adam_epsilon}")
         if not 0 <= self.adam_beta_2 < 1:
             raise UserError(f"{ENV}: 'adam_beta_2' must be in [0, 1), got {self.adam_beta_2}")
+        if not 0 <= self.decay_to <= 1:
+            raise UserError(f"{ENV}: 'decay_to' must be in [0, 1], got {self.decay_to}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise UserError(f"{ENV}: 'warmup_steps' must be a whole number >= 0, got {self.warmup_steps!r}")
         scales = self.lr_scale
@@ -102,6 +113,11 @@ class Recipe:
     def warmup_factor(self, step):
         """The learning rate's multiplier at optimizer step `step` (counted from 0)."""
         return min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+
+    def decay_factor(self, progress):
+        """The learning rate's multiplier when `progress`, a fraction of the run's steps, is done."""
+        fall = 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+        return self.decay_to + (1.0 - self.decay_to) * fall
 
 
 DEFAULT = Recipe()

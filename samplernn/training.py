@@ -101,6 +101,14 @@ def learning_rate_at(epoch, base, reduce_after):
     return base * LR_DECAY_PER_EPOCH ** (epoch - reduce_after)
 
 
+def step_learning_rate(base, recipe, done, epoch, step, steps, num_epochs):
+    """The rate of step `step` of `steps` in epoch `epoch`, `done` optimizer steps in: the
+    epoch's rate `base`, times the recipe's warm-up and its decay over --num_epochs. A function
+    of where the step falls in the run, so a resumed run picks up the same rates."""
+    progress = (epoch - 1 + (step - 1) / steps) / num_epochs
+    return base * recipe.warmup_factor(done) * recipe.decay_factor(progress)
+
+
 def masked_stats(logits, targets, mask):
     """Per-batch sums: cross-entropy, correct predictions, counted samples (padding excluded)."""
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
@@ -360,9 +368,8 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     steps_line = ProgressLine() if not settings.verbose and log is print else None
 
     for epoch in range(int(progress.epoch.numpy()) + 1, settings.num_epochs + 1):
-        # --- learning rate for this epoch
-        lr = learning_rate_at(epoch, settings.learning_rate, settings.reduce_learning_rate_after)
-        optimizer.learning_rate = lr
+        # --- the learning rate of this epoch (--reduce_learning_rate_after's)
+        base = learning_rate_at(epoch, settings.learning_rate, settings.reduce_learning_rate_after)
         # --- train over this epoch's shuffled batches
         batches = data.epoch_batches(train_files, settings.batch_size, epoch)
         steps = data.steps_in(batches, config.seq_len)
@@ -370,12 +377,13 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         states = stepper.zero_states(settings.batch_size)
         start = time.perf_counter()
         dataset = stepper.distribute(data.make_dataset(batches, config, settings.sample_rate))
+        done_before = int(optimizer.iterations.numpy())  # read once: a read each step would wait for the device
+        last_lr = None
         for step, batch in enumerate(dataset, 1):
             tick = time.perf_counter()
-            if recipe.warmup_steps:
-                done = int(optimizer.iterations.numpy())
-                if done <= recipe.warmup_steps:
-                    optimizer.learning_rate = lr * recipe.warmup_factor(done)
+            lr = step_learning_rate(base, recipe, done_before + step - 1, epoch, step, steps, settings.num_epochs)
+            if lr != last_lr:  # a constant rate is set once, not on every step
+                optimizer.learning_rate = last_lr = lr
             step_stats, states = stepper.train(batch, states)
             stats.add(*step_stats)
             if not math.isfinite(stats.loss):

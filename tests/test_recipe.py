@@ -38,6 +38,7 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"logits_bias": "prior"}', "'logits_bias' must be one of zeros, marginal"),
         ('{"adam_beta_2": 1}', "'adam_beta_2'"),
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
+        ('{"decay_to": 1.5}', "'decay_to' must be in [0, 1], got 1.5"),
         ('{"lr_scale": [["*", 2]]}', "'lr_scale' must be an object"),
         ('{"lr_scale": {"*bias": 0}}', "'lr_scale' of '*bias' must be a positive number"),
         ('{"lr_scale": {"*bias": "2"}}', "'lr_scale' of '*bias' must be a positive number"),
@@ -155,6 +156,13 @@ def test_warmup_factor_rises_linearly_to_one():
     recipe = recipes.Recipe(warmup_steps=4)
     assert [recipe.warmup_factor(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert recipes.DEFAULT.warmup_factor(0) == 1.0
+
+
+def test_decay_factor_falls_along_a_half_cosine_to_decay_to():
+    recipe = recipes.Recipe(decay_to=0.1)
+    factors = [recipe.decay_factor(p) for p in (0.0, 0.25, 0.5, 1.0, 1.5)]
+    np.testing.assert_allclose(factors, [1.0, 0.1 + 0.9 * (1 + 0.5**0.5) / 2, 0.55, 0.1, 0.1])
+    assert recipes.Recipe(decay_to=1.0).decay_factor(0.7) == 1.0
 
 
 def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch):

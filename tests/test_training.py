@@ -21,6 +21,7 @@ import tensorflow as tf
 from conftest import Terminal, discard, tiny_config, write_corpus
 
 from samplernn import checkpoints, data, progress, training
+from samplernn import recipe as recipes
 from samplernn.config import ModelConfig
 from samplernn.devices import Devices, configure
 from samplernn.errors import UserError
@@ -323,6 +324,7 @@ def resumed(corpus, logdir):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training, "make_optimizer", capture_optimizer)
+        mp.setenv(recipes.ENV, '{"decay_to": 0.1}')  # a rate that falls over the run, for the resume to keep
         keras.utils.set_random_seed(0)
         lines_a = []
         weights_a = {}
@@ -371,6 +373,18 @@ def test_resume_continues_at_the_next_epoch_only(resumed):
     assert [line.split(",")[0] for line in resumed["lines_b"] if "Step: 1/" in line] == ["Epoch: 3/3"]
     # Epoch 3 starts from a trained model, not from a uniform guess.
     assert b.history[0]["loss"] < a.history[0]["loss"]
+
+
+def test_the_learning_rate_falls_over_num_epochs_and_a_resumed_run_goes_on_falling(resumed):
+    # With the recipe's decay_to of 0.1 the rate falls along a half cosine from the first step
+    # to a tenth at the last step of --num_epochs; the history gives each epoch's last rate.
+    # The fixture's rate is 0.01.
+    a, b = resumed["a"], resumed["b"]
+    first, second = (h["learning_rate"] for h in a.history)
+    assert 0.0055 <= first < 0.006  # half way through 2 epochs: 0.1 + 0.9 * (1 + cos(pi / 2)) / 2
+    assert 0.001 <= second < 0.0012
+    # Resumed at epoch 3 of 3, the rate is that of the last step of 3 epochs, not a fresh start.
+    assert 0.001 <= b.history[0]["learning_rate"] < 0.0012
 
 
 def test_resume_with_a_different_config_is_a_user_error(resumed, corpus, logdir):
