@@ -56,8 +56,9 @@ class Recipe:
     # rate falls along a half cosine from the first step to there; 1 keeps it constant. At the
     # one rate a fall to 0.1 made every corpus of bench/quality.py worse. With the sample MLP at
     # 4 times the rate it kept a tiny two-tone model on a seed's pitch as often as the one rate
-    # did and reached 0.3 bit/sample below the old defaults, but the clips it generated were
-    # further from their corpora on all four, and most drum clips silent (bench/README.md).
+    # did and reached 0.3 bit/sample below the old defaults (three-seed means), but its clips
+    # were no nearer their corpora (further in 6 of 8 corpus and seed pairs, nearer in 3 of 8
+    # at twice the budget; bench/README.md).
     decay_to: float = 1.0
     # Multiples of the learning rate for some weights: (pattern, factor) pairs, the first whose
     # shell-style pattern matches a weight's path (as "sample_mlp/embedding/embeddings") giving
