@@ -148,8 +148,13 @@ def main(argv=None):
     p.add_argument("--random_seed", type=int, default=0, help="generate.py's, plus the seed's index (default: 0).")
     p.add_argument("--out", default=os.path.join(HERE, "results", "continuation.json"), help="JSON results path.")
     args = p.parse_args(argv)
-    with open(args.quality_json) as f:
-        quality = json.load(f)
+    try:
+        with open(args.quality_json) as f:
+            quality = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise SystemExit(f"--quality_json {args.quality_json!r} cannot be read: {err}") from None
+    if not isinstance(quality, dict) or not isinstance(quality.get("results"), list):
+        raise SystemExit(f"--quality_json {args.quality_json!r} is not a bench/quality.py result (no 'results' list)")
     summary = dict(vars(args), results=[])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="samplernn_continuation_") as workdir:
