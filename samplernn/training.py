@@ -54,6 +54,8 @@ def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=rec
     summed over 256-way softmaxes, and early in training single batches of near-silence can
     otherwise throw the RNNs far off."""
     args = dict(recipe.clip_args(), rate_factor=recipe.rate_factor, name=name)
+    if recipe.ema:
+        args.update(use_ema=True, ema_momentum=recipe.ema)
     if name == "adam":
         opt = _Adam(learning_rate, beta_2=recipe.adam_beta_2, epsilon=recipe.adam_epsilon, **args)
     elif name == "sgd":
@@ -107,6 +109,14 @@ def step_learning_rate(base, recipe, done, epoch, step, steps, num_epochs):
     of where the step falls in the run, so a resumed run picks up the same rates."""
     progress = (epoch - 1 + (step - 1) / steps) / num_epochs
     return base * recipe.warmup_factor(done) * recipe.decay_factor(progress)
+
+
+def averaged_in(optimizer, model):
+    """Put the optimizer's moving averages into the model's weights; returns the raw values
+    they replaced, for training to go on from."""
+    raw = [v.numpy() for v in model.trainable_variables]
+    optimizer.finalize_variable_values(model.trainable_variables)
+    return raw
 
 
 def masked_stats(logits, targets, mask):
@@ -345,7 +355,16 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         saved_loss=progress.saved_loss,
         bad_epochs=progress.bad_epochs,
     )
-    resumed = resume(ckpt, candidates, settings, log)
+    try:
+        resumed = resume(ckpt, candidates, settings, log)
+    except UserError as err:
+        if not recipe.ema:
+            raise
+        # The averages are optimizer variables that a run trained without them lacks.
+        raise UserError(
+            f"{err}; with {recipes.ENV}'s 'ema' a run resumes only from checkpoints trained with it "
+            "(--resume False starts afresh)"
+        ) from None
     if resumed:
         log(f"Resuming from {resumed} (epoch {int(progress.epoch.numpy())})")
 
@@ -401,6 +420,8 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
                 tf.summary.scalar("step/nll_bits", stats.bits)
         if steps_line is not None:
             steps_line.end()
+        # --- from here to the epoch's end the model holds the averaged weights, if any
+        raw = averaged_in(inner, model) if recipe.ema else None
         # --- validate with dropout off
         val = stepper.validate(val_batches, settings.batch_size, settings.sample_rate)
         log(epoch_line(epoch, settings.num_epochs, stats, val, steps, time.perf_counter() - start))
@@ -451,6 +472,9 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
             log(f"Saved checkpoint {path}")
             if after_checkpoint is not None:
                 summaries.write_generated(writer, after_checkpoint(path, epoch, model) or [], epoch, log)
+        if raw is not None:
+            for variable, value in zip(model.trainable_variables, raw):
+                variable.assign(value)
         if on_epoch_end is not None and on_epoch_end(result.history[-1]):
             break
         if stop:

@@ -1,12 +1,14 @@
 """The training recipe: initialisation and optimizer choices that the quality benchmark varies
 through SAMPLERNN_RECIPE, and the one-line errors for a bad one."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 from conftest import tiny_config, write_corpus, write_wav
 
-from samplernn import cli, data, quantize
+from samplernn import checkpoints, cli, data, quantize
 from samplernn import recipe as recipes
 from samplernn.commands import train_main
 from samplernn.errors import UserError
@@ -39,6 +41,7 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"adam_beta_2": 1}', "'adam_beta_2'"),
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
         ('{"decay_to": 1.5}', "'decay_to' must be in [0, 1], got 1.5"),
+        ('{"ema": 1}', "'ema' must be in [0, 1), got 1"),
         ('{"lr_scale": [["*", 2]]}', "'lr_scale' must be an object"),
         ('{"lr_scale": {"*bias": 0}}', "'lr_scale' of '*bias' must be a positive number"),
         ('{"lr_scale": {"*bias": "2"}}', "'lr_scale' of '*bias' must be a positive number"),
@@ -165,21 +168,29 @@ def test_decay_factor_falls_along_a_half_cosine_to_decay_to():
     assert recipes.Recipe(decay_to=1.0).decay_factor(0.7) == 1.0
 
 
-def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch):
-    corpus = str(tmp_path / "corpus")
-    write_corpus(corpus, (400, 450, 500, 550))
+def recipe_run(tmp_path, monkeypatch, recipe_text, **changes):
+    """(config, starting weights, settings) of a tiny run under the recipe `recipe_text`: the
+    starting weights are those train() builds after the same random seed, which it sets again."""
+    corpus = tmp_path / "corpus"
+    if not corpus.exists():
+        write_corpus(str(corpus), (400, 450, 500, 550))
     config = tiny_config()
+    monkeypatch.setenv(recipes.ENV, recipe_text)
+    keras.utils.set_random_seed(0)
+    start = build_model(config)
+    recipes.initialize(start, recipes.from_environment())
+    keras.utils.set_random_seed(0)
+    values = dict(
+        data_dir=str(corpus), logdir_root=str(tmp_path / "logdir"), num_epochs=1, batch_size=2, val_frac=0.25,
+        generate=False, verbose=False, learning_rate=0.01,
+    )  # fmt: skip
+    return config, start, TrainSettings(**{**values, **changes})
+
+
+def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch):
     moved, trained = {}, {}
     for warmup in (0, 10**7):
-        monkeypatch.setenv(recipes.ENV, f'{{"warmup_steps": {warmup}}}')
-        keras.utils.set_random_seed(0)
-        start = build_model(config)  # the initial weights training builds after the same seed
-        recipes.initialize(start, recipes.from_environment())
-        keras.utils.set_random_seed(0)
-        settings = TrainSettings(
-            data_dir=corpus, id=f"w{warmup}", logdir_root=str(tmp_path / "logdir"), num_epochs=1, batch_size=2,
-            val_frac=0.25, generate=False, verbose=False, learning_rate=0.01,
-        )  # fmt: skip
+        config, start, settings = recipe_run(tmp_path, monkeypatch, f'{{"warmup_steps": {warmup}}}', id=f"w{warmup}")
         train(settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.update(model=m))
         moved[warmup] = max(
             float(np.abs(a - b).max()) for a, b in zip(trained["model"].get_weights(), start.get_weights())
@@ -188,18 +199,7 @@ def test_a_long_warmup_holds_the_weights_near_their_start(tmp_path, monkeypatch)
 
 
 def test_training_steps_each_weight_at_its_scaled_rate(tmp_path, monkeypatch):
-    corpus = str(tmp_path / "corpus")
-    write_corpus(corpus, (400, 450, 500, 550))
-    config = tiny_config()
-    monkeypatch.setenv(recipes.ENV, '{"lr_scale": {"sample_mlp/*": 1e-9}}')
-    keras.utils.set_random_seed(0)
-    start = build_model(config)
-    recipes.initialize(start, recipes.from_environment())
-    keras.utils.set_random_seed(0)
-    settings = TrainSettings(
-        data_dir=corpus, logdir_root=str(tmp_path / "logdir"), num_epochs=1, batch_size=2, val_frac=0.25,
-        generate=False, verbose=False, learning_rate=0.01,
-    )  # fmt: skip
+    config, start, settings = recipe_run(tmp_path, monkeypatch, '{"lr_scale": {"sample_mlp/*": 1e-9}}')
     trained = {}
     train(settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.update(model=m))
     moved = {
@@ -243,3 +243,35 @@ def test_train_py_with_a_bad_recipe_is_one_line_and_writes_no_run(tmp_path, monk
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "SAMPLERNN_RECIPE: unknown key 'warmup'" in err
     assert not (tmp_path / "logdir").exists()
+
+
+def test_an_averaged_run_keeps_the_average_in_its_checkpoints_and_trains_on_from_the_raw_weights(tmp_path, monkeypatch):
+    # An average this slow stays where the first step left the weights.
+    config, start, settings = recipe_run(tmp_path, monkeypatch, '{"ema": 0.999999}', num_epochs=2)
+    trained = []
+    result = train(
+        settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.append(m.get_weights())
+    )
+    # The checkpoint on disk holds the average, near the starting weights ...
+    kept = build_model(config)
+    checkpoints.RunCheckpoint(kept).restore(result.checkpoints[-1])
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(kept.get_weights(), start.get_weights()))
+    assert moved < 0.03
+    # ... and validation and generation read it, while training went on from the raw weights.
+    losses = [h["loss"] for h in result.history]
+    val_losses = [h["val_loss"] for h in result.history]
+    assert max(abs(v - val_losses[0]) for v in val_losses) < 0.05
+    assert losses[1] < losses[0] - 0.5 and losses[1] < val_losses[1] - 0.5
+    assert all(np.allclose(a, b) for a, b in zip(trained[-1], kept.get_weights()))
+
+
+def test_resuming_a_run_trained_without_the_average_with_it_is_one_line(tmp_path, monkeypatch):
+    config, _, settings = recipe_run(tmp_path, monkeypatch, "{}")
+    train(settings, config, log=lambda _: None)
+    monkeypatch.setenv(recipes.ENV, '{"ema": 0.99}')
+    with pytest.raises(UserError) as caught:
+        train(dataclasses.replace(settings, num_epochs=2), config, log=lambda _: None)
+    message = str(caught.value)
+    assert "\n" not in message and "does not match" in message
+    assert message.endswith("with SAMPLERNN_RECIPE's 'ema' a run resumes only from checkpoints trained with it "
+                            "(--resume False starts afresh)")  # fmt: skip
