@@ -23,6 +23,11 @@ TONE_HZ = 200.0
 # The two-pitch model's tones: apart by more than any harmonic's band, none a harmonic of the other.
 PITCHES = (500.0, 800.0)
 HARMONIC = 0.7  # "most of the energy", with room for the corpus's own noise floor
+# A seeded run draws this many clips per seed, of which this many must keep the seed's pitch. A
+# tiny model trained from fresh random weights now and then lets one clip in a hundred slip to
+# the other tone (bench/seed_continuation.py), and two clips asked to hold both failed on CI's
+# machine; a model that does not hear its seed loses half of them.
+SEEDED_CLIPS, KEPT = 8, 7
 
 
 def train_on(tmp_path, pitches, files_per_pitch, seconds, epochs, generate, config=CONFIG):
@@ -108,19 +113,25 @@ def two_pitches(tmp_path_factory):
     return tmp_path, checkpoint
 
 
+def keeps_its_pitch(clip, pitch):
+    """Whether the first 100 ms after the seed sound, mostly at the seed's harmonics, hardly at the other tone's."""
+    (other,) = set(PITCHES) - {pitch}
+    first = clip[: RATE // 10]
+    return (
+        np.std(first) > 0.05
+        and harmonic_energy_fraction(first, RATE, pitch) > HARMONIC
+        and harmonic_energy_fraction(first, RATE, other) < 0.1
+    )
+
+
 @pytest.mark.parametrize("pitch", PITCHES)
 def test_a_seeded_run_continues_the_seeds_pitch(two_pitches, pitch):
     tmp_path, checkpoint = two_pitches
-    (other,) = set(PITCHES) - {pitch}
     seed = write_wav(str(tmp_path / f"seed_{pitch:g}.wav"), harmonic_tone(pitch, RATE // 4, phase=2.1, seed=99))
-    args = ("--seed", seed, "--dur", 0.2, "--num_seqs", 2, "--temperature", 1.0, "--random_seed", 1)
+    args = ("--seed", seed, "--dur", 0.2, "--num_seqs", SEEDED_CLIPS, "--random_seed", 1)  # the default temperature
     clips = generate(tmp_path, checkpoint, f"seeded_{pitch:g}", *args)
-    assert len(clips) == 2
-    for clip in clips:
-        first = clip[: RATE // 10]  # the first 100 ms after the seed
-        assert np.std(first) > 0.05, "silent or stuck"
-        assert harmonic_energy_fraction(first, RATE, pitch) > HARMONIC
-        assert harmonic_energy_fraction(first, RATE, other) < 0.1
+    assert len(clips) == SEEDED_CLIPS
+    assert sum(keeps_its_pitch(clip, pitch) for clip in clips) >= KEPT
 
 
 def test_the_measure_tells_noise_from_the_tone():
