@@ -10,7 +10,9 @@ Checkpoints are written into a hidden folder and renamed into place, index file 
 Ctrl-C is held back meanwhile: an interrupted save leaves every earlier checkpoint intact.
 
 Inside a checkpoint (layout 2): `layout`, the model's weights under `model/`, and in training
-the optimizer under `optimizer/` and the progress counters (`epoch`, `best_loss`, ...).
+the optimizer under `optimizer/` and the progress counters (`epoch`, `best_loss`, ...). When
+training keeps a moving average of the weights, `model/` holds the average and `optimizer/`
+the average again among Keras' own variables (the raw weights are not kept).
 Checkpoints of the earlier layout (no `layout` entry, written by 0.1.0) held most weights
 only under `optimizer/_trainable_variables/<i>`, in the order of the model's trainable
 variables; `RunCheckpoint.restore` reads both.
@@ -181,8 +183,8 @@ class RunCheckpoint:
             # variable by its shortest path, optimizer/_trainable_variables/<i>. `_variables`
             # is the name the optimizer gives this list itself, so both layouts restore into it.
             self.others["optimizer"] = tf.train.Checkpoint(_variables=optimizer.variables)
-        layout = tf.Variable(LAYOUT, dtype=tf.int64, trainable=False, name="layout")
-        self._checkpoint = tf.train.Checkpoint(layout=layout, model=model, **self.others)
+        self._layout = tf.Variable(LAYOUT, dtype=tf.int64, trainable=False, name="layout")
+        self._checkpoint = tf.train.Checkpoint(layout=self._layout, model=model, **self.others)
 
     def save(self, run_dir, epoch, keep=None):
         """Write model.ckpt-<epoch> in `run_dir`, then delete the oldest beyond `keep` (None keeps
@@ -220,10 +222,12 @@ class RunCheckpoint:
             raise DamagedCheckpoint(f"{what} {path!r} is damaged: its .data file is missing")
         try:
             reader = tf.train.load_checkpoint(path)
+            state, missing = self._optimizer_state(reader, what, path)
             if reader.has_tensor(_LAYOUT_KEY):
-                _read_all_matched(self._checkpoint, path)
+                others = {**self.others, "optimizer": tf.train.Checkpoint(_variables=state)} if missing else self.others
+                _read_all_matched(tf.train.Checkpoint(layout=self._layout, model=self.model, **others), path)
             else:
-                self._restore_legacy(reader, path)
+                self._restore_legacy(reader, path, state)
                 log(f"Read {path}, a checkpoint of the earlier layout (weights kept under optimizer/)")
         except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as err:
             raise UserError(f"{what} {path!r} does not match the model config: {_first_line(err)}") from None
@@ -234,26 +238,48 @@ class RunCheckpoint:
             ) from None
         except (OSError, tf.errors.OpError) as err:
             raise DamagedCheckpoint(f"{what} {path!r} is damaged: {_first_line(err)}") from None
+        for average, weight in zip(missing, self.model.trainable_variables):
+            average.assign(weight)
 
-    def _restore_legacy(self, reader, path):
+    def _optimizer_state(self, reader, what, path):
+        """The optimizer variables to read from the checkpoint at `path`, and the moving averages
+        of the weights it lacks: a run trained without them resumes with them starting at its
+        weights. Keras keys the optimizer's variables by their place in one list, so a list of
+        another length would read one kind of variable into another; it is refused instead."""
+        if self.optimizer is None:
+            return None, []
+        mine = self.optimizer.variables
+        averages = self.optimizer._model_variables_moving_average if self.optimizer.use_ema else []
+        saved = _child_count(reader, ("optimizer", "_variables"))
+        if saved == len(mine):
+            return mine, []
+        if averages and saved == len(mine) - len(averages):
+            return [v for v in mine if all(v is not a for a in averages)], averages
+        raise UserError(
+            f"{what} {path!r} holds the state of another optimizer ({saved} variables where this run's has "
+            f"{len(mine)}): it trained with another --optimizer, or with an average of the weights "
+            "(SAMPLERNN_RECIPE's 'ema') where this run has none; --resume False starts afresh"
+        )
+
+    def _restore_legacy(self, reader, path, state):
         """The earlier layout's weights are the optimizer's `_trainable_variables` list, in the
         order of the model's trainable variables; TensorFlow matches them by that path."""
         weights = self.model.trainable_variables
-        saved = _legacy_weight_count(reader)
+        saved = _child_count(reader, ("optimizer", "_trainable_variables"))
         if saved != len(weights):
             raise ValueError(f"it holds {saved} weights where this model has {len(weights)}")
         optimizer = dict(_trainable_variables=weights)
-        if self.optimizer is not None:
-            optimizer["_variables"] = self.optimizer.variables
+        if state is not None:
+            optimizer["_variables"] = state
         _read_all_matched(tf.train.Checkpoint(**{**self.others, "optimizer": tf.train.Checkpoint(**optimizer)}), path)
 
 
-def _legacy_weight_count(reader):
-    """How many entries the optimizer's `_trainable_variables` list has in a checkpoint's object graph."""
+def _child_count(reader, names):
+    """How many children the object at the path `names` has in a checkpoint's object graph (0 if none)."""
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
     node = 0  # the root
-    for name in ("optimizer", "_trainable_variables"):
+    for name in names:
         children = {child.local_name: child.node_id for child in graph.nodes[node].children}
         if name not in children:
             return 0

@@ -355,16 +355,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         saved_loss=progress.saved_loss,
         bad_epochs=progress.bad_epochs,
     )
-    try:
-        resumed = resume(ckpt, candidates, settings, log)
-    except UserError as err:
-        if not recipe.ema:
-            raise
-        # The averages are optimizer variables that a run trained without them lacks.
-        raise UserError(
-            f"{err}; with {recipes.ENV}'s 'ema' a run resumes only from checkpoints trained with it "
-            "(--resume False starts afresh)"
-        ) from None
+    resumed = resume(ckpt, candidates, settings, log)
     if resumed:
         log(f"Resuming from {resumed} (epoch {int(progress.epoch.numpy())})")
 

@@ -246,8 +246,8 @@ def test_train_py_with_a_bad_recipe_is_one_line_and_writes_no_run(tmp_path, monk
 
 
 def test_an_averaged_run_keeps_the_average_in_its_checkpoints_and_trains_on_from_the_raw_weights(tmp_path, monkeypatch):
-    # An average this slow stays where the first step left the weights.
-    config, start, settings = recipe_run(tmp_path, monkeypatch, '{"ema": 0.999999}', num_epochs=2)
+    # An average this slow stays where the first step (at the one rate: 0.01 a weight) left the weights.
+    config, start, settings = recipe_run(tmp_path, monkeypatch, '{"ema": 0.999999, "lr_scale": {}}', num_epochs=2)
     trained = []
     result = train(
         settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.append(m.get_weights())
@@ -265,13 +265,28 @@ def test_an_averaged_run_keeps_the_average_in_its_checkpoints_and_trains_on_from
     assert all(np.allclose(a, b) for a, b in zip(trained[-1], kept.get_weights()))
 
 
-def test_resuming_a_run_trained_without_the_average_with_it_is_one_line(tmp_path, monkeypatch):
-    config, _, settings = recipe_run(tmp_path, monkeypatch, "{}")
+def test_a_run_trained_without_the_average_resumes_with_it_starting_at_its_weights(tmp_path, monkeypatch):
+    config, _, settings = recipe_run(tmp_path, monkeypatch, '{"ema": 0}')
+    first = train(settings, config, log=lambda _: None)
+    saved = build_model(config)
+    checkpoints.RunCheckpoint(saved).restore(first.checkpoints[-1])
+    # So slow an average stays where it starts: at the resumed weights, not at zeros or a slot.
+    monkeypatch.setenv(recipes.ENV, '{"ema": 0.999999}')
+    lines = []
+    second = train(dataclasses.replace(settings, num_epochs=2), config, log=lines.append)
+    assert any(line.startswith(f"Resuming from {first.checkpoints[-1]}") for line in lines)
+    assert second.last_epoch == 2
+    kept = build_model(config)
+    checkpoints.RunCheckpoint(kept).restore(second.checkpoints[-1])
+    assert max(float(np.abs(a - b).max()) for a, b in zip(kept.get_weights(), saved.get_weights())) < 0.01
+
+
+def test_resuming_an_averaged_run_without_the_average_is_one_line(tmp_path, monkeypatch):
+    config, _, settings = recipe_run(tmp_path, monkeypatch, '{"ema": 0.99}')
     train(settings, config, log=lambda _: None)
-    monkeypatch.setenv(recipes.ENV, '{"ema": 0.99}')
+    monkeypatch.setenv(recipes.ENV, '{"ema": 0}')
     with pytest.raises(UserError) as caught:
         train(dataclasses.replace(settings, num_epochs=2), config, log=lambda _: None)
     message = str(caught.value)
-    assert "\n" not in message and "does not match" in message
-    assert message.endswith("with SAMPLERNN_RECIPE's 'ema' a run resumes only from checkpoints trained with it "
-                            "(--resume False starts afresh)")  # fmt: skip
+    assert "\n" not in message and "holds the state of another optimizer" in message
+    assert "SAMPLERNN_RECIPE's 'ema'" in message and message.endswith("--resume False starts afresh")
