@@ -2,15 +2,15 @@
 tests/test_listening.py::test_a_seeded_run_continues_the_seeds_pitch, repeated.
 
     python bench/seed_continuation.py [--runs 10] [--epochs 6] [--recipe '{"lr_scale": {"sample_mlp/*": 4}}']
-        [--num_seqs 8] [--temperature 0.95 ...] [--fresh_seeds] [--out bench/results/seed_continuation.json]
+        [--num_seqs 16] [--temperature 0.95 ...] [--fresh_seeds] [--out bench/results/seed_continuation.json]
 
 Each run trains the test's two-tone model (500 and 800 Hz, six half-second files of each, dim
 32, batch 4) through the real train.py with fresh random weights, then seeds generate.py with
 a quarter second of each tone and generates --num_seqs sequences per tone at each
 --temperature. For each clip it reports the fraction of the first 100 ms's energy at the seed's
 harmonics; under 0.7 (the test's bound) the clip lost its seed's pitch. The defaults are the
-test's: 8 sequences per pitch at temperature 0.95 and --random_seed 1, and a run passes when
-at least 7 of each pitch's clips keep it, so this counts how often the test would pass. A
+test's: 16 sequences per pitch at temperature 0.95 and --random_seed 1, and a run passes when
+at least 12 of each pitch's clips keep it, so this counts how often the test would pass. A
 training choice's effect is measured better per clip: both temperatures, and with
 --fresh_seeds a --random_seed of each generate.py call's own (100 * run + pitch in Hz + 100 *
 temperature) rather than the test's rows of seed 1 over and over. --recipe sets SAMPLERNN_RECIPE for the
@@ -77,7 +77,7 @@ def main():
         "--num_seqs",
         type=int,
         default=test_listening.SEEDED_CLIPS,
-        help="Clips per pitch and temperature (the test's: 8).",
+        help="Clips per pitch and temperature (the test's: 16).",
     )
     parser.add_argument("--temperature", type=float, nargs="+", default=[0.95], help="The test's: 0.95.")
     parser.add_argument("--fresh_seeds", action="store_true", help="A random seed per generate.py call.")

@@ -213,8 +213,8 @@ def test_resume_from_continues_with_the_saved_weights(trained_run):
     second_run = checkpoints.run_dirs(str(tmp_path / "logdir"), "default")[-1]
     saved, resaved = tensors(ckpt2), tensors(checkpoints.checkpoint_path(second_run, 3))
     assert sorted(saved) == sorted(resaved) and len(saved) == len(build_model(tiny_config()).trainable_variables)
-    for key, value in saved.items():
-        np.testing.assert_array_equal(resaved[key], value, err_msg=key)
+    for key, value in saved.items():  # to the last bit or two, where the average of the weights rounds
+        np.testing.assert_allclose(resaved[key], value, rtol=1e-6, atol=0, err_msg=key)
 
 
 def test_generate_with_the_runs_own_config_file_makes_the_same_audio(trained_run, tmp_path):

@@ -24,10 +24,11 @@ TONE_HZ = 200.0
 PITCHES = (500.0, 800.0)
 HARMONIC = 0.7  # "most of the energy", with room for the corpus's own noise floor
 # A seeded run draws this many clips per seed, of which this many must keep the seed's pitch. A
-# tiny model trained from fresh random weights now and then lets one clip in a hundred slip to
-# the other tone (bench/seed_continuation.py), and two clips asked to hold both failed on CI's
-# machine; a model that does not hear its seed loses half of them.
-SEEDED_CLIPS, KEPT = 8, 7
+# tiny model trained from fresh random weights lets a few clips in a hundred slip to the other
+# tone, some models more (bench/seed_continuation.py): two clips asked to hold both failed on
+# CI's machine, and 7 of 8 failed 2 runs in 5 here. A model that does not hear its seed keeps
+# about half, and 12 or more of 16 then in 4% of runs.
+SEEDED_CLIPS, KEPT = 16, 12
 
 
 def train_on(tmp_path, pitches, files_per_pitch, seconds, epochs, generate, config=CONFIG):
@@ -113,15 +114,12 @@ def two_pitches(tmp_path_factory):
     return tmp_path, checkpoint
 
 
-def keeps_its_pitch(clip, pitch):
-    """Whether the first 100 ms after the seed sound, mostly at the seed's harmonics, hardly at the other tone's."""
+def heard_after_the_seed(clip, pitch):
+    """The first 100 ms after the seed: (its level, its energy's fraction at the seed's
+    harmonics, at the other tone's)."""
     (other,) = set(PITCHES) - {pitch}
     first = clip[: RATE // 10]
-    return (
-        np.std(first) > 0.05
-        and harmonic_energy_fraction(first, RATE, pitch) > HARMONIC
-        and harmonic_energy_fraction(first, RATE, other) < 0.1
-    )
+    return np.std(first), harmonic_energy_fraction(first, RATE, pitch), harmonic_energy_fraction(first, RATE, other)
 
 
 @pytest.mark.parametrize("pitch", PITCHES)
@@ -131,7 +129,9 @@ def test_a_seeded_run_continues_the_seeds_pitch(two_pitches, pitch):
     args = ("--seed", seed, "--dur", 0.2, "--num_seqs", SEEDED_CLIPS, "--random_seed", 1)  # the default temperature
     clips = generate(tmp_path, checkpoint, f"seeded_{pitch:g}", *args)
     assert len(clips) == SEEDED_CLIPS
-    assert sum(keeps_its_pitch(clip, pitch) for clip in clips) >= KEPT
+    heard = [heard_after_the_seed(clip, pitch) for clip in clips]
+    kept = [level > 0.05 and own > HARMONIC and other < 0.1 for level, own, other in heard]
+    assert sum(kept) >= KEPT, [tuple(round(float(x), 3) for x in h) for h in heard]
 
 
 def test_the_measure_tells_noise_from_the_tone():
