@@ -38,6 +38,7 @@ import soundfile as sf
 from samplernn.audio import find_wav_files, heard_level_db, load_audio, rms_db, silent_tail_start
 from samplernn.demo import spectral_report
 from samplernn.generation import NEAR_SILENT_DB
+from samplernn.spectral import noisy_seconds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -175,9 +176,10 @@ def generate_row(row, row_dir, reference, budget, args):
     clip_rows = report[:-2]
     audio = [load_audio(path, SAMPLE_RATE) for path in clips]
     levels, heard = [rms_db(a) for a in audio], [heard_level_db(a) for a in audio]
+    noisy = [noisy_seconds(a, SAMPLE_RATE) for a in audio]
     row["clips"] = [
-        dict(file=name, flatness=f, lsd_db=d, rms_db=r, heard_db=h)
-        for (name, f, d), r, h in zip(clip_rows, levels, heard)
+        dict(file=name, flatness=f, lsd_db=d, rms_db=r, heard_db=h, noisy_seconds=n, seconds=len(a) // SAMPLE_RATE)
+        for (name, f, d), r, h, n, a in zip(clip_rows, levels, heard, noisy, audio)
     ]
     row["flatness"] = float(np.median([f for _, f, _ in clip_rows]))
     row["lsd_db"] = float(np.median([d for _, _, d in clip_rows]))
@@ -190,6 +192,9 @@ def generate_row(row, row_dir, reference, budget, args):
         level >= NEAR_SILENT_DB and silent_tail_start(a, SAMPLE_RATE, NEAR_SILENT_DB) is not None
         for a, level in zip(audio, heard)
     )
+    # and the seconds of loud broadband noise, which a clip can fall into and stay in
+    row["noisy_seconds"] = sum(noisy)
+    row["clip_seconds"] = sum(c["seconds"] for c in row["clips"])
     return report[-2:]  # the corpus and white-noise rows
 
 
@@ -245,7 +250,8 @@ def fmt(value, spec, missing="-"):
 def table_lines(results):
     head = (
         f"{'corpus':12} {'row':28} {'val NLL by epoch':22} {'d NLL':>6} {'flatness':>8} "
-        f"{'LSD dB':>6} {'d LSD':>6} {'RMS dB':>6} {'silent':>6} {'fell':>4} {'steps':>5} {'s/step':>6} {'train s':>7}"
+        f"{'LSD dB':>6} {'d LSD':>6} {'RMS dB':>6} {'silent':>6} {'fell':>4} {'noise s':>7} "
+        f"{'steps':>5} {'s/step':>6} {'train s':>7}"
     )
     lines = [head]
     for res in results:
@@ -254,12 +260,13 @@ def table_lines(results):
             by_epoch = " ".join(f"{e['val_nll']:.3f}" for e in row["epochs"]) or "failed"
             silent = f"{row['silent_clips']}/{len(row['clips'])}" if "clips" in row else "-"
             fell = f"{row['fell_silent_clips']}" if "fell_silent_clips" in row else "-"
+            noisy = f"{row['noisy_seconds']}/{row['clip_seconds']}" if "noisy_seconds" in row else "-"
             label = row["variant"] if row["train_seed"] == first_seed else f"{row['variant']} seed {row['train_seed']}"
             lines.append(
                 f"{res['corpus']:12} {label[:28]:28} {by_epoch:22} {fmt(row.get('d_val_nll'), '+6.3f'):>6} "
                 f"{fmt(row.get('flatness'), '8.4f'):>8} {fmt(row.get('lsd_db'), '6.1f'):>6} "
                 f"{fmt(row.get('d_lsd_db'), '+6.1f'):>6} {fmt(row.get('rms_db'), '6.1f'):>6} {silent:>6} {fell:>4} "
-                f"{row['steps']:5d} "
+                f"{noisy:>7} {row['steps']:5d} "
                 f"{fmt(row.get('median_step_seconds'), '6.3f'):>6} {row['train_seconds']:7.0f}"
             )
         for key, label in (("corpus_row", "(corpus itself)"), ("noise_row", "(white noise)")):
