@@ -40,7 +40,7 @@ def parse_group(text):
 
 
 def row_clips(path, variant):
-    """{corpus: (clip paths with their measured LSD, the corpus's own LSD)} of one run's row."""
+    """{corpus: [(clip path, its LSD as quality.py measured it)]} of one run's row."""
     with open(path) as f:
         run = json.load(f)
     found = {}
@@ -49,7 +49,7 @@ def row_clips(path, variant):
             if row["variant"] == variant and row.get("clips"):
                 clip_dir = os.path.join(os.path.dirname(row["train_log"]), "clips")
                 clips = [(os.path.join(clip_dir, c["file"]), c["lsd_db"]) for c in row["clips"]]
-                found[result["corpus"]] = (clips, result.get("corpus_row", {}).get("lsd_db"))
+                found[result["corpus"]] = clips
     if not found:
         raise SystemExit(f"pool_clips.py: {path} has no measured row {variant!r}")
     return found
@@ -59,10 +59,9 @@ def pool(groups):
     """{(corpus, label): figures over every clip of the label's rows}."""
     pooled = {}
     for label, path, variant in groups:
-        for corpus, (clips, corpus_lsd) in row_clips(path, variant).items():
+        for corpus, clips in row_clips(path, variant).items():
             entry = pooled.setdefault((corpus, label), dict(lsd=[], runs=[], silent=0, noisy=0, seconds=0))
             entry["runs"].append(statistics.median(lsd for _, lsd in clips))
-            entry["corpus_lsd"] = corpus_lsd
             for clip, lsd in clips:
                 audio = load_audio(clip, SAMPLE_RATE)
                 entry["lsd"].append(lsd)

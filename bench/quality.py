@@ -194,7 +194,6 @@ def generate_row(row, row_dir, reference, budget, args):
     )
     # and the seconds of loud broadband noise, which a clip can fall into and stay in
     row["noisy_seconds"] = sum(noisy)
-    row["clip_seconds"] = sum(c["seconds"] for c in row["clips"])
     return report[-2:]  # the corpus and white-noise rows
 
 
@@ -260,7 +259,9 @@ def table_lines(results):
             by_epoch = " ".join(f"{e['val_nll']:.3f}" for e in row["epochs"]) or "failed"
             silent = f"{row['silent_clips']}/{len(row['clips'])}" if "clips" in row else "-"
             fell = f"{row['fell_silent_clips']}" if "fell_silent_clips" in row else "-"
-            noisy = f"{row['noisy_seconds']}/{row['clip_seconds']}" if "noisy_seconds" in row else "-"
+            noisy = (
+                f"{row['noisy_seconds']}/{sum(c['seconds'] for c in row['clips'])}" if "noisy_seconds" in row else "-"
+            )
             label = row["variant"] if row["train_seed"] == first_seed else f"{row['variant']} seed {row['train_seed']}"
             lines.append(
                 f"{res['corpus']:12} {label[:28]:28} {by_epoch:22} {fmt(row.get('d_val_nll'), '+6.3f'):>6} "

@@ -5,6 +5,8 @@ quality benchmark judge generated audio with these."""
 import librosa
 import numpy as np
 
+from samplernn.audio import heard_level_db
+
 N_FFT = 2048
 # Floor of the log spectra, 100 dB below the power per bin of full-scale (unit-RMS) white noise,
 # which is the sum of the squared Hann window: keeps digitally silent bands from dominating.
@@ -44,13 +46,8 @@ def noisy_seconds(samples, sample_rate):
     """How many of a clip's whole seconds are loud broadband noise: the state a free-running
     model can fall into and stay in for seconds, which a median over the clip hides."""
     x = np.asarray(samples, np.float64)
-    count = 0
-    for start in range(0, len(x) - sample_rate + 1, sample_rate):
-        second = x[start : start + sample_rate]
-        second = second - second.mean()
-        level = 10 * np.log10(np.mean(second**2) + 1e-20)
-        count += bool(level > NOISE_LEVEL_DB and median_flatness(second) > NOISE_FLATNESS)
-    return count
+    seconds = (x[start : start + sample_rate] for start in range(0, len(x) - sample_rate + 1, sample_rate))
+    return sum(heard_level_db(s) > NOISE_LEVEL_DB and median_flatness(s - s.mean()) > NOISE_FLATNESS for s in seconds)
 
 
 def long_term_spectrum(samples):

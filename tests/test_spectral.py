@@ -11,6 +11,7 @@ def test_noisy_seconds_counts_only_the_loud_noise():
     tone = 0.3 * np.sin(2 * np.pi * 220 * t)
     noise = rng.uniform(-0.3, 0.3, RATE)
     hiss = noise * 0.001  # -70 dB: near-silence, not noise a listener hears
-    clip = np.concatenate([tone, noise, hiss, noise + 0.5, tone[: RATE // 2]])  # a constant offset is no sound
+    # noise over a constant offset is still noise: the offset is inaudible and does not hide it
+    clip = np.concatenate([tone, noise, hiss, noise + 0.5, tone[: RATE // 2]])
     assert noisy_seconds(clip, RATE) == 2
     assert noisy_seconds(tone[: RATE // 2], RATE) == 0  # no whole second
