@@ -30,7 +30,7 @@ import sys
 import tempfile
 
 import numpy as np
-from quality import REPO, SAMPLE_RATE, run_logged
+from quality import SAMPLE_RATE, generate_clips
 
 from samplernn import spectral
 from samplernn.audio import find_wav_files, heard_level_db, load_audio, write_wav
@@ -77,15 +77,8 @@ def measure(clip, index, truths):
 
 def generate(checkpoint, seed_path, out_dir, dur, num_seqs, random_seed):
     """The clips generate.py writes from `checkpoint` seeded with `seed_path`."""
-    os.makedirs(out_dir, exist_ok=True)
-    cmd = [sys.executable, os.path.join(REPO, "generate.py"), "--checkpoint_path", checkpoint]
-    cmd += ["--output_path", os.path.join(out_dir, "clip.wav"), "--dur", str(dur), "--num_seqs", str(num_seqs)]
-    cmd += ["--seed", seed_path, "--random_seed", str(random_seed), "--plot", "False"]
-    code, lines = run_logged(cmd, os.path.join(out_dir, "generate.log"))
-    if code != 0:
-        raise SystemExit(f"generate.py exited {code} on {checkpoint}: " + " | ".join(lines[-3:]))
-    names = sorted(n for n in os.listdir(out_dir) if n.endswith(".wav"))
-    return [load_audio(os.path.join(out_dir, n), SAMPLE_RATE) for n in names]
+    flags = ["--dur", str(dur), "--num_seqs", str(num_seqs), "--seed", seed_path, "--random_seed", str(random_seed)]
+    return generate_clips(checkpoint, out_dir, flags)
 
 
 def summarize(name, figures):

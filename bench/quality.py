@@ -104,6 +104,19 @@ def run_logged(cmd, log_path, env=None):
         return code, log.read().splitlines()
 
 
+def generate_clips(checkpoint, out_dir, flags):
+    """The clips generate.py writes into `out_dir` from `checkpoint` with `flags` (a list); a
+    failure ends the benchmark naming the checkpoint and generate.py's last lines."""
+    os.makedirs(out_dir, exist_ok=True)
+    cmd = [sys.executable, os.path.join(REPO, "generate.py"), "--checkpoint_path", checkpoint]
+    cmd += ["--output_path", os.path.join(out_dir, "clip.wav"), "--plot", "False", *flags]
+    code, lines = run_logged(cmd, os.path.join(out_dir, "generate.log"))
+    if code != 0:
+        raise SystemExit(f"generate.py exited {code} on {checkpoint}: " + " | ".join(lines[-3:]))
+    names = sorted(n for n in os.listdir(out_dir) if n.endswith(".wav"))
+    return [load_audio(os.path.join(out_dir, n), SAMPLE_RATE) for n in names]
+
+
 def train_row(name, spec, seed, data_dir, row_dir, args, budget):
     overrides, flags, recipe = parse_variant(spec) if spec else ({}, [], {})
     os.makedirs(row_dir, exist_ok=True)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from samplernn import __version__, audio, checkpoints, plotting, quantize
+from samplernn import __version__, audio, checkpoints, plotting, quantize, spectral
 from samplernn.config import ModelConfig
 from samplernn.devices import configure
 from samplernn.errors import UserError
@@ -344,10 +344,11 @@ def seed_audio_from_file(path, offset, sample_rate, config):
 NEAR_SILENT_DB = -60.0
 
 
-def write_outputs(paths, levels, config, sample_rate, plot=True, seeded=False, log=print):
-    """One wav per sequence of `levels`; with `plot`, its spectrogram PNG beside it. A clip that
-    came out near-silent gets a warning line saying what usually gets a model out of silence."""
-    for path, seq in zip(paths, levels):
+def write_outputs(paths, levels, config, sample_rate, temperatures, plot=True, seeded=False, log=print):
+    """One wav per sequence of `levels`, sampled at its entry of `temperatures`; with `plot`, its
+    spectrogram PNG beside it. A clip that came out near-silent, or fell into loud broadband
+    noise, gets a warning line saying what usually gets a model out of it."""
+    for path, seq, temperature in zip(paths, levels, temperatures):
         samples = quantize.decode(seq, config.q_type, config.q_levels).numpy()
         audio.write_wav(path, samples, sample_rate)
         if plot:
@@ -368,6 +369,14 @@ def write_outputs(paths, levels, config, sample_rate, plot=True, seeded=False, l
                 f"Warning: {path} falls near-silent at {start:.1f} s of {len(samples) / sample_rate:.1f} s and stays "
                 f"so to its end (RMS {tail:.0f} dB about its mean): the model fell into silence and did not leave it; "
                 "more training usually helps"
+            )
+        elif noisy := spectral.noisy_seconds(samples, sample_rate):
+            # A free-running model can fall into noise and stay there; sampling it at a lower
+            # temperature keeps it out more often (bench/README.md, "the temperature").
+            log(
+                f"Warning: {path} is loud broadband noise, as flat as white noise, for {noisy} of its "
+                f"{len(samples) // sample_rate} whole seconds: unless your recordings sound so, the model fell into "
+                f"noise; a --temperature below {temperature:g}, or more training, usually gets it out"
             )
 
 
@@ -475,7 +484,16 @@ class InTrainingGenerator:
             levels = self.sampler.generate(self.num_samples, self.temperatures, seed_audio=self.seed_audio)
             paths = output_paths(os.path.join(self.output_dir, self.run_id), epoch, self.temperatures)
             config = self.sampler.model.config
-            write_outputs(paths, levels, config, self.sample_rate, self.plot, self.seed_audio is not None, self.log)
+            write_outputs(
+                paths,
+                levels,
+                config,
+                self.sample_rate,
+                self.temperatures,
+                self.plot,
+                self.seed_audio is not None,
+                self.log,
+            )
         except Exception as err:  # noqa: BLE001 - reported and survived, by design
             self.log(f"Warning: generating audio after epoch {epoch} failed: {type(err).__name__}: {err}")
             return []
@@ -531,7 +549,7 @@ def generate_files(settings, log=print):
         compiled=phases.compiled,
     )
     paths = output_paths(settings.output_path, checkpoints.epoch_of(settings.checkpoint_path), temperatures)
-    write_outputs(paths, levels, config, rate, settings.plot, seeded=seed_audio is not None, log=log)
+    write_outputs(paths, levels, config, rate, temperatures, settings.plot, seeded=seed_audio is not None, log=log)
     return paths
 
 

@@ -267,7 +267,7 @@ def test_a_clip_that_falls_silent_part_of_the_way_is_written_with_a_warning(tmp_
     levels = quantize.encode(clip, config.q_type, config.q_levels)[None, :]
     path = str(tmp_path / "o.wav")
     lines = []
-    generation.write_outputs([path], levels, config, 16000, plot=False, log=lines.append)
+    generation.write_outputs([path], levels, config, 16000, [0.95], plot=False, log=lines.append)
     assert len(sf.read(path)[0]) == len(clip)  # written all the same
     assert audio.heard_level_db(sf.read(path)[0]) > generation.NEAR_SILENT_DB
     if warned:
@@ -275,7 +275,28 @@ def test_a_clip_that_falls_silent_part_of_the_way_is_written_with_a_warning(tmp_
         assert warning.startswith(f"Warning: {path} falls near-silent at 1.0 s of 3.0 s and stays so to its end (RMS ")
         assert "more training usually helps" in warning
     else:
-        assert lines == []
+        assert not any("near-silent" in line for line in lines)
+
+
+def test_a_clip_of_loud_broadband_noise_is_written_with_a_warning_naming_the_temperature(tmp_path):
+    config = tiny_config()
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * 16000) / 16000
+    noise = rng.normal(0, 0.1, len(t))
+    clips = {
+        "noise.wav": noise,
+        "tone_then_noise.wav": np.where(t < 2, 0.3 * np.sin(2 * np.pi * 440 * t), noise),
+        "tone.wav": 0.3 * np.sin(2 * np.pi * 440 * t),
+        "hiss.wav": noise / 1000,  # quieter than any recording: counted as near-silence instead
+    }
+    paths = [str(tmp_path / name) for name in clips]
+    levels = np.stack([quantize.encode(c.astype(np.float32), config.q_type, config.q_levels) for c in clips.values()])
+    lines = []
+    generation.write_outputs(paths, levels, config, 16000, [0.95, 1.0, 0.95, 0.95], plot=False, log=lines.append)
+    noisy = [line for line in lines if "broadband noise" in line]
+    assert [line.split(" is loud")[0] for line in noisy] == [f"Warning: {p}" for p in paths[:2]]
+    assert "for 3 of its 3 whole seconds" in noisy[0] and "--temperature below 0.95" in noisy[0]
+    assert "for 1 of its 3 whole seconds" in noisy[1] and "--temperature below 1," in noisy[1]
 
 
 def test_generate_script_with_frozen_onednn_weights_follows_the_forward_pass(tmp_path):

@@ -31,6 +31,9 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ("[1]", "expected a JSON object"),
         ('{"inti": "he"}', "unknown key 'inti'"),
         ('{"init": "lecun"}', "'init' must be one of glorot, he"),
+        ('{"init": {"tier_input": "lecun"}}', "'init' of 'tier_input' must be one of glorot, he"),
+        ('{"init": {"rnn": "he"}}', "'init' parts are tier_input, tier_upsample, sample_mlp, got 'rnn'"),
+        ('{"init": ["he"]}', "'init' must be a name or an object of part: name"),
         ('{"clipping": "none"}', "'clipping'"),
         ('{"embedding_init": "zeros"}', "'embedding_init' must be one of uniform, normal"),
         ('{"adam_epsilon": 0}', "'adam_epsilon'"),
@@ -69,6 +72,37 @@ def test_he_init_rescales_the_relu_and_projection_kernels_and_their_gains():
     assert np.std(upsample) == pytest.approx(np.sqrt(2 / 256), rel=0.05)
     # The logits layer keeps its own initialisation.
     assert np.std(model.sample_mlp.logits.kernel.numpy()) < 0.9 * np.sqrt(2 / 256)
+
+
+def test_init_by_part_leaves_the_other_parts_at_keras_glorot():
+    config = tiny_config(dim=256, emb_size=64)
+
+    def stds(init):
+        model = build_model(config)
+        recipes.initialize(model, recipes.Recipe(init=init))
+        tier = model.frame_tier
+        kernels = (tier.input_proj.kernel, tier.upsample.kernel, model.sample_mlp.hidden[0].kernel)
+        return [np.std(k.numpy()) / np.sqrt(2 / k.shape[0]) for k in kernels]  # 1 for He
+
+    glorot = [np.sqrt(k[0] / sum(k)) for k in [(config.frame_size, 256), (256, 256 * 4), (256, 256)]]
+    assert stds({"tier_input": "glorot", "tier_upsample": "he", "sample_mlp": "he"}) == pytest.approx(
+        [glorot[0], 1, 1], rel=0.1
+    )
+    assert stds({"tier_input": "he", "tier_upsample": "glorot", "sample_mlp": "he"}) == pytest.approx(
+        [1, glorot[1], 1], rel=0.1
+    )
+    assert stds({"tier_input": "he", "tier_upsample": "he", "sample_mlp": "glorot"}) == pytest.approx(
+        [1, 1, glorot[2]], rel=0.1
+    )
+
+
+def test_init_object_names_some_parts_and_the_rest_keep_the_default():
+    default = dict(recipes.DEFAULT.init)
+    changed = "he" if default["tier_upsample"] == "glorot" else "glorot"
+    recipe = recipes.Recipe(init={"tier_upsample": changed})
+    assert recipe.init_of("tier_upsample") == changed
+    assert [recipe.init_of(p) for p in ("tier_input", "sample_mlp")] == [default["tier_input"], default["sample_mlp"]]
+    assert recipes.Recipe(init="he") == recipes.Recipe(init={p: "he" for p in recipes.INIT_PARTS})
 
 
 def test_normal_embedding_init_draws_a_standard_normal_and_the_default_keeps_keras():
