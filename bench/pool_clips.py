@@ -63,12 +63,16 @@ def pool(groups):
             entry = pooled.setdefault((corpus, label), dict(lsd=[], runs=[], silent=0, noisy=0, seconds=0))
             entry["runs"].append(statistics.median(lsd for _, lsd in clips))
             for clip, lsd in clips:
-                audio = load_audio(clip, SAMPLE_RATE)
-                entry["lsd"].append(lsd)
-                entry["silent"] += heard_level_db(audio) < NEAR_SILENT_DB
-                entry["noisy"] += noisy_seconds(audio, SAMPLE_RATE)
-                entry["seconds"] += len(audio) // SAMPLE_RATE
+                tally(entry, load_audio(clip, SAMPLE_RATE), lsd)
     return pooled
+
+
+def tally(entry, audio, lsd):
+    """Count one clip, whose distance to the corpus is `lsd`, into a pooled `entry`."""
+    entry["lsd"].append(lsd)
+    entry["silent"] += heard_level_db(audio) < NEAR_SILENT_DB
+    entry["noisy"] += noisy_seconds(audio, SAMPLE_RATE)
+    entry["seconds"] += len(audio) // SAMPLE_RATE
 
 
 def table_lines(pooled):

@@ -19,12 +19,11 @@ import json
 import os
 import statistics
 
-from pool_clips import parse_group
+from pool_clips import parse_group, tally
 from quality import SAMPLE_RATE, generate_clips
 
 from samplernn import spectral
-from samplernn.audio import heard_level_db, load_audio
-from samplernn.generation import NEAR_SILENT_DB
+from samplernn.audio import load_audio
 
 
 def chosen_rows(path, variant):
@@ -48,8 +47,9 @@ def generate(row, temperature, gen):
     """The clips generate.py writes from the row's checkpoint at `temperature`."""
     num_seqs, dur, seed = gen
     out_dir = os.path.join(os.path.dirname(row["train_log"]), f"temperature_{temperature:g}")
-    flags = ["--dur", str(dur), "--num_seqs", str(num_seqs), "--temperature", str(temperature)]
-    return generate_clips(row["checkpoint"], out_dir, flags + ["--random_seed", str(seed)])
+    flags = ["--dur", str(dur), "--num_seqs", str(num_seqs)]
+    flags += ["--temperature", str(temperature), "--random_seed", str(seed)]
+    return generate_clips(row["checkpoint"], out_dir, flags)
 
 
 def measure(groups, temperatures):
@@ -64,10 +64,7 @@ def measure(groups, temperatures):
                 entry = pooled.setdefault((corpus, label, t), dict(lsd=[], silent=0, noisy=0, seconds=0))
                 for clip in generate(row, t, gen):
                     distance = spectral.log_spectral_distance(spectral.long_term_spectrum(clip), references[reference])
-                    entry["lsd"].append(distance)
-                    entry["silent"] += heard_level_db(clip) < NEAR_SILENT_DB
-                    entry["noisy"] += spectral.noisy_seconds(clip, SAMPLE_RATE)
-                    entry["seconds"] += len(clip) // SAMPLE_RATE
+                    tally(entry, clip, distance)
             print(f"[{corpus}] {label}: {row['name']} done", flush=True)
     return pooled
 

@@ -22,6 +22,8 @@ from samplernn.errors import UserError, check_keys
 ENV = "SAMPLERNN_RECIPE"
 INITS = ("glorot", "he")
 INIT_PARTS = ("tier_input", "tier_upsample", "sample_mlp")
+# Recipe.init's default, which an object naming some parts keeps for the others (see Recipe).
+DEFAULT_INIT = (("tier_input", "he"), ("tier_upsample", "glorot"), ("sample_mlp", "he"))
 EMBEDDING_INITS = ("uniform", "normal")
 CLIPPINGS = ("global_norm", "elementwise")
 LOGITS_BIASES = ("zeros", "marginal")
@@ -39,7 +41,7 @@ class Recipe:
     # starts the tiers' conditioning of the layers below about 2 to 4 times smaller, learned
     # every corpus better still, in each of three seeds. Glorot in the tiers' input too kept
     # more speech clips out of broadband noise but learned instruments and music worse.
-    init: object = (("tier_input", "he"), ("tier_upsample", "glorot"), ("sample_mlp", "he"))
+    init: object = DEFAULT_INIT
     # The sample MLP's embedding: "uniform", Keras' [-0.05, 0.05]; "normal", a standard
     # normal as the paper's code draws it, which learned three of bench/quality.py's corpora
     # worse.
@@ -158,7 +160,7 @@ def _init_by_part(init):
         unknown = sorted(set(init) - set(INIT_PARTS))
         if unknown:
             raise UserError(f"{ENV}: 'init' parts are {', '.join(INIT_PARTS)}, got {unknown[0]!r}")
-        init = dict(Recipe.__dataclass_fields__["init"].default, **init)
+        init = dict(DEFAULT_INIT, **init)
     else:
         raise UserError(f"{ENV}: 'init' must be a name or an object of part: name, got {init!r}")
     for part, name in init.items():
