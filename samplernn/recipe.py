@@ -80,16 +80,18 @@ class Recipe:
     # and fell silent less often than the one rate's (bench/README.md). At the one rate it
     # trailed the still-improving weights and was worse.
     ema: float = 0.99
-    # Multiples of the learning rate for some weights: (pattern, factor) pairs, the first whose
-    # shell-style pattern matches a weight's path (as "sample_mlp/embedding/embeddings") giving
-    # its factor; a weight no pattern matches steps at the learning rate itself. JSON gives
-    # them as an object, {"pattern": factor, ...}, in order, and replaces the default's pairs
-    # ({} steps every weight at the one rate). The sample MLP at 4 times the rate learned every
-    # corpus of bench/quality.py better, at dim 128 and 512. Alone it let a tiny two-tone model
-    # lose a seed's pitch four times as often as the one rate and gave clips further from the
-    # corpora; with the average of the weights (above) the losses fell a little and the clips
-    # came nearer (tests/test_listening.py's seeded test allows 4 clips in 16).
-    lr_scale: tuple = (("sample_mlp/*", 4.0),)
+    # Multiples of the learning rate for some weights: (pattern, (start, end)) pairs, the first
+    # whose shell-style pattern matches a weight's path (as "sample_mlp/embedding/embeddings")
+    # giving its multiple, which moves linearly from start at the run's first step to end at
+    # its last (--num_epochs); a weight no pattern matches steps at the learning rate itself.
+    # JSON gives them as an object, {"pattern": factor or [start, end], ...}, in order, and
+    # replaces the default's pairs ({} steps every weight at the one rate). The sample MLP at 4
+    # times the rate learned every corpus of bench/quality.py better, at dim 128 and 512. Alone
+    # it let a tiny two-tone model lose a seed's pitch four times as often as the one rate and
+    # gave clips further from the corpora; with the average of the weights (above) the losses
+    # fell a little and the clips came nearer (tests/test_listening.py's seeded test allows 4
+    # clips in 16).
+    lr_scale: tuple = (("sample_mlp/*", (4.0, 4.0)),)
 
     def __post_init__(self):
         object.__setattr__(self, "init", _init_by_part(self.init))
@@ -118,12 +120,9 @@ class Recipe:
         scales = self.lr_scale
         if isinstance(scales, dict):
             scales = tuple(scales.items())
-            object.__setattr__(self, "lr_scale", scales)
         if not isinstance(scales, tuple):
             raise UserError(f"{ENV}: 'lr_scale' must be an object of pattern: factor, got {scales!r}")
-        for pattern, factor in scales:
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
-                raise UserError(f"{ENV}: 'lr_scale' of {pattern!r} must be a positive number, got {factor!r}")
+        object.__setattr__(self, "lr_scale", tuple((pattern, _factor_span(pattern, f)) for pattern, f in scales))
 
     def init_of(self, part):
         """The initialisation of `part`, one of INIT_PARTS."""
@@ -133,9 +132,10 @@ class Recipe:
         """The Keras optimizer arguments that clip the gradients this recipe's way."""
         return {"global_clipnorm": 1.0} if self.clipping == "global_norm" else {"clipvalue": 1.0}
 
-    def rate_factor(self, path):
-        """The multiple of the learning rate at which the weight at `path` steps."""
-        return next((float(f) for pattern, f in self.lr_scale if fnmatch.fnmatchcase(path, pattern)), 1.0)
+    def rate_factors(self, path):
+        """The multiples of the learning rate at which the weight at `path` steps at the start and
+        at the end of the run."""
+        return next((span for pattern, span in self.lr_scale if fnmatch.fnmatchcase(path, pattern)), (1.0, 1.0))
 
     def warmup_factor(self, step):
         """The learning rate's multiplier at optimizer step `step` (counted from 0)."""
@@ -145,6 +145,17 @@ class Recipe:
         """The learning rate's multiplier when `progress`, a fraction of the run's steps, is done."""
         fall = 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
         return self.decay_to + (1.0 - self.decay_to) * fall
+
+
+def _factor_span(pattern, factor):
+    """lr_scale's `factor` for `pattern` as (start, end): one number holds all run, a pair
+    [start, end] moves linearly from one to the other."""
+    span = factor if isinstance(factor, (list, tuple)) and len(factor) == 2 else [factor, factor]
+    if not all(not isinstance(f, bool) and isinstance(f, (int, float)) and f > 0 for f in span):
+        raise UserError(
+            f"{ENV}: 'lr_scale' of {pattern!r} must be a positive number or a pair [start, end] of them, got {factor!r}"
+        )
+    return float(span[0]), float(span[1])
 
 
 def _init_by_part(init):

@@ -53,7 +53,7 @@ def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=rec
     """The optimizer train.py's flags name, clipping its gradients as `recipe` says: the loss is
     summed over 256-way softmaxes, and early in training single batches of near-silence can
     otherwise throw the RNNs far off."""
-    args = dict(recipe.clip_args(), rate_factor=recipe.rate_factor, name=name)
+    args = dict(recipe.clip_args(), rate_factors=recipe.rate_factors, name=name)
     if recipe.ema:
         args.update(use_ema=True, ema_momentum=recipe.ema)
     if name == "adam":
@@ -66,20 +66,28 @@ def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=rec
 
 
 class _ScaledRates:
-    """An optimizer whose every weight steps at its own multiple of the learning rate,
-    `rate_factor(path)`: Keras' optimizers take one rate for all. Its variables are Keras'
-    own, so checkpoints are the plain optimizer's."""
+    """An optimizer whose every weight steps at its own multiple of the learning rate: Keras'
+    optimizers take one rate for all. `rate_factors(path)` gives a weight's multiples at the
+    start and the end of the run; between them it moves linearly with `set_progress`. Its
+    variables are Keras' own, so checkpoints are the plain optimizer's."""
 
-    def __init__(self, *args, rate_factor, **kwargs):
+    def __init__(self, *args, rate_factors, **kwargs):
         super().__init__(*args, **kwargs)
-        self._rate_factor = rate_factor
+        self._rate_factors = rate_factors
+        # The fraction of the run done, set by the training loop before each step. A plain
+        # tf.Variable, which Keras keeps out of the optimizer's variables and so out of the
+        # checkpoint: a resumed run sets it again from where its steps fall.
+        self.progress = tf.Variable(0.0, trainable=False, name="rate_progress")
 
     def build(self, var_list):
         super().build(var_list)
-        self._factors = [self._rate_factor(v.path) for v in var_list]
+        self._factors = [self._rate_factors(v.path) for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
-        factor = self._factors[self._get_variable_index(variable)]
+        start, end = self._factors[self._get_variable_index(variable)]
+        factor = start
+        if end != start:
+            factor = start + (end - start) * tf.cast(self.progress, learning_rate.dtype)
         return super().update_step(gradient, variable, learning_rate * factor)
 
 
@@ -103,11 +111,15 @@ def learning_rate_at(epoch, base, reduce_after):
     return base * LR_DECAY_PER_EPOCH ** (epoch - reduce_after)
 
 
-def step_learning_rate(base, recipe, done, epoch, step, steps, num_epochs):
-    """The rate of step `step` of `steps` in epoch `epoch`, `done` optimizer steps in: the
-    epoch's rate `base`, times the recipe's warm-up and its decay over --num_epochs. A function
-    of where the step falls in the run, so a resumed run picks up the same rates."""
-    progress = (epoch - 1 + (step - 1) / steps) / num_epochs
+def run_progress(epoch, step, steps, num_epochs):
+    """The fraction of the run (--num_epochs) done before step `step` of `steps` in `epoch`: a
+    function of where the step falls, so a resumed run picks up the same schedules."""
+    return (epoch - 1 + (step - 1) / steps) / num_epochs
+
+
+def step_learning_rate(base, recipe, done, progress):
+    """The rate of the step `progress` into the run, `done` optimizer steps in: the epoch's rate
+    `base`, times the recipe's warm-up and its decay over --num_epochs."""
     return base * recipe.warmup_factor(done) * recipe.decay_factor(progress)
 
 
@@ -376,6 +388,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     # --verbose False shows the steps on one progress line; a log other than print (the tuners,
     # tests) gets the epoch lines alone.
     steps_line = ProgressLine() if not settings.verbose and log is print else None
+    moving_factors = any(start != end for _, (start, end) in recipe.lr_scale)
 
     for epoch in range(int(progress.epoch.numpy()) + 1, settings.num_epochs + 1):
         # --- the learning rate of this epoch (--reduce_learning_rate_after's)
@@ -391,9 +404,12 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         last_lr = None
         for step, batch in enumerate(dataset, 1):
             tick = time.perf_counter()
-            lr = step_learning_rate(base, recipe, done_before + step - 1, epoch, step, steps, settings.num_epochs)
+            at = run_progress(epoch, step, steps, settings.num_epochs)
+            lr = step_learning_rate(base, recipe, done_before + step - 1, at)
             if lr != last_lr:  # a constant rate is set once, not on every step
                 optimizer.learning_rate = last_lr = lr
+            if moving_factors:
+                inner.progress.assign(at)
             step_stats, states = stepper.train(batch, states)
             stats.add(*step_stats)
             if not math.isfinite(stats.loss):

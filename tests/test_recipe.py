@@ -14,7 +14,7 @@ from samplernn.commands import train_main
 from samplernn.errors import UserError
 from samplernn.model import build_model
 from samplernn.settings import TrainSettings
-from samplernn.training import make_optimizer, train
+from samplernn.training import make_optimizer, run_progress, train
 
 
 def test_no_variable_is_the_default_recipe(monkeypatch):
@@ -48,6 +48,9 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"lr_scale": [["*", 2]]}', "'lr_scale' must be an object"),
         ('{"lr_scale": {"*bias": 0}}', "'lr_scale' of '*bias' must be a positive number"),
         ('{"lr_scale": {"*bias": "2"}}', "'lr_scale' of '*bias' must be a positive number"),
+        ('{"lr_scale": {"*": [4]}}', "'lr_scale' of '*' must be a positive number or a pair [start, end]"),
+        ('{"lr_scale": {"*": [4, 2, 1]}}', "'lr_scale' of '*' must be a positive number or a pair"),
+        ('{"lr_scale": {"*": [4, 0]}}', "'lr_scale' of '*' must be a positive number or a pair"),
     ],
 )
 def test_a_bad_recipe_is_one_line_naming_the_variable(monkeypatch, text, named):
@@ -161,13 +164,37 @@ def test_optimizer_clipping_epsilon_and_beta_2_follow_the_recipe():
     assert paper.beta_2 == 0.99
 
 
-def test_the_first_matching_pattern_gives_a_weights_rate_factor(monkeypatch):
-    monkeypatch.setenv(recipes.ENV, '{"lr_scale": {"sample_mlp/embedding/*": 8, "sample_mlp/*": 2, "*bias": 3}}')
+def test_the_first_matching_pattern_gives_a_weights_rate_factors(monkeypatch):
+    monkeypatch.setenv(recipes.ENV, '{"lr_scale": {"sample_mlp/embedding/*": 8, "sample_mlp/*": [4, 2], "*bias": 3}}')
     recipe = recipes.from_environment()
-    assert recipe.rate_factor("sample_mlp/embedding/embeddings") == 8.0
-    assert recipe.rate_factor("sample_mlp/input_bias") == 2.0
-    assert recipe.rate_factor("frame_tier/upsample/bias") == 3.0
-    assert recipe.rate_factor("frame_tier/upsample/kernel") == 1.0
+    assert recipe.rate_factors("sample_mlp/embedding/embeddings") == (8.0, 8.0)
+    assert recipe.rate_factors("sample_mlp/input_bias") == (4.0, 2.0)
+    assert recipe.rate_factors("frame_tier/upsample/bias") == (3.0, 3.0)
+    assert recipe.rate_factors("frame_tier/upsample/kernel") == (1.0, 1.0)
+
+
+def test_a_moving_multiple_steps_a_weight_at_its_place_between_start_and_end():
+    weight = keras.Variable(np.zeros(2), name="w")
+    optimizer = make_optimizer("sgd", 0.1, 0.0, recipe=recipes.Recipe(lr_scale={"w": [4, 2]}))
+    optimizer.build([weight])
+    moves = []
+    for progress in (0.0, 0.5, 1.0):
+        optimizer.progress.assign(progress)
+        before = weight.numpy()
+        optimizer.apply([np.array([0.3, -0.4])], [weight])  # a norm of 0.5, under the clipping's
+        moves.append(before - weight.numpy())
+    np.testing.assert_allclose(moves, [[0.12, -0.16], [0.09, -0.12], [0.06, -0.08]], rtol=1e-6)
+    # The progress is not the optimizer's: checkpoints keep the plain optimizer's variables.
+    plain = make_optimizer("sgd", 0.1, 0.0)
+    plain.build([keras.Variable(np.zeros(2), name="w")])
+    assert [v.path for v in optimizer.variables] == [v.path for v in plain.variables]
+
+
+def test_run_progress_counts_the_steps_done_over_every_epoch():
+    assert run_progress(1, 1, 4, 2) == 0.0
+    assert run_progress(1, 3, 4, 2) == 0.25
+    assert run_progress(2, 1, 4, 2) == 0.5
+    assert run_progress(2, 4, 4, 2) == 0.875
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop"])
@@ -243,6 +270,22 @@ def test_training_steps_each_weight_at_its_scaled_rate(tmp_path, monkeypatch):
     mlp = [m for path, m in moved.items() if path.startswith("sample_mlp/")]
     tiers = [m for path, m in moved.items() if not path.startswith("sample_mlp/")]
     assert mlp and tiers and max(mlp) < 1e-6 < 1e-3 < min(tiers)
+
+
+def test_training_moves_a_multiple_over_the_run(tmp_path, monkeypatch):
+    # From a millionth (the weights held, as above) to the full rate: the sample MLP moves only
+    # if the loop carries the multiple along the run.
+    config, start, settings = recipe_run(
+        tmp_path, monkeypatch, '{"lr_scale": {"sample_mlp/*": [1e-9, 1]}}', num_epochs=2
+    )
+    trained = {}
+    train(settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.update(model=m))
+    moved = [
+        float(np.abs(v.numpy() - w.numpy()).max())
+        for v, w in zip(trained["model"].trainable_variables, start.trainable_variables)
+        if v.path.startswith("sample_mlp/")
+    ]
+    assert moved and max(moved) > 1e-3
 
 
 def test_training_starts_from_the_training_files_marginal_when_asked(tmp_path, monkeypatch):
