@@ -354,12 +354,14 @@ def write_outputs(paths, levels, config, sample_rate, temperatures, plot=True, s
         if plot:
             plotting.save_spectrogram(path)
         level = audio.heard_level_db(samples)
+        # Sampled hotter, a model falls silent less often (bench/README.md, "the temperature").
+        hotter = f"a --temperature above {temperature:g}"
         if level < NEAR_SILENT_DB:
             why = (
-                "the model fell silent after the seed; more training usually helps"
+                f"the model fell silent after the seed; {hotter}, or more training, usually helps"
                 if seeded
                 else "generation starts from silence and the model stayed in it; "
-                "a --seed of its training audio, or more training, usually gets it out"
+                f"a --seed of its training audio, {hotter}, or more training, usually gets it out"
             )
             log(f"Warning: {path} is near-silent (RMS {level:.0f} dB about its mean): {why}")
         elif (start := audio.silent_tail_start(samples, sample_rate, NEAR_SILENT_DB)) is not None:
@@ -368,7 +370,7 @@ def write_outputs(paths, levels, config, sample_rate, temperatures, plot=True, s
             log(
                 f"Warning: {path} falls near-silent at {start:.1f} s of {len(samples) / sample_rate:.1f} s and stays "
                 f"so to its end (RMS {tail:.0f} dB about its mean): the model fell into silence and did not leave it; "
-                "more training usually helps"
+                f"{hotter}, or more training, usually helps"
             )
         elif noisy := spectral.noisy_seconds(samples, sample_rate):
             # A free-running model can fall into noise and stay there; sampling it at a lower

@@ -222,6 +222,7 @@ def test_a_near_silent_clip_is_written_with_a_warning_saying_what_helps(tmp_path
     assert f"{clip} is near-silent (RMS " in warning
     assert ("fell silent after the seed" in warning) == seeded
     assert ("--seed" in warning) != seeded
+    assert "a --temperature above 0.95" in warning
 
 
 def test_a_clip_stuck_at_a_constant_level_is_near_silent_too(tmp_path, capsys):
@@ -273,7 +274,7 @@ def test_a_clip_that_falls_silent_part_of_the_way_is_written_with_a_warning(tmp_
     if warned:
         (warning,) = lines
         assert warning.startswith(f"Warning: {path} falls near-silent at 1.0 s of 3.0 s and stays so to its end (RMS ")
-        assert "more training usually helps" in warning
+        assert warning.endswith("a --temperature above 0.95, or more training, usually helps")
     else:
         assert not any("near-silent" in line for line in lines)
 
