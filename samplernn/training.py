@@ -68,7 +68,7 @@ def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=rec
 class _ScaledRates:
     """An optimizer whose every weight steps at its own multiple of the learning rate: Keras'
     optimizers take one rate for all. `rate_factors(path)` gives a weight's multiples at the
-    start and the end of the run; between them it moves linearly with `set_progress`. Its
+    start and the end of the run; between them it moves linearly with `progress`. Its
     variables are Keras' own, so checkpoints are the plain optimizer's."""
 
     def __init__(self, *args, rate_factors, **kwargs):
