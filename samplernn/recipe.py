@@ -137,6 +137,11 @@ class Recipe:
         at the end of the run."""
         return next((span for pattern, span in self.lr_scale if fnmatch.fnmatchcase(path, pattern)), (1.0, 1.0))
 
+    @property
+    def rates_move(self):
+        """Whether some weight's multiple of the learning rate moves over the run."""
+        return any(start != end for _, (start, end) in self.lr_scale)
+
     def warmup_factor(self, step):
         """The learning rate's multiplier at optimizer step `step` (counted from 0)."""
         return min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0

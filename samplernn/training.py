@@ -388,7 +388,6 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
     # --verbose False shows the steps on one progress line; a log other than print (the tuners,
     # tests) gets the epoch lines alone.
     steps_line = ProgressLine() if not settings.verbose and log is print else None
-    moving_factors = any(start != end for _, (start, end) in recipe.lr_scale)
 
     for epoch in range(int(progress.epoch.numpy()) + 1, settings.num_epochs + 1):
         # --- the learning rate of this epoch (--reduce_learning_rate_after's)
@@ -408,7 +407,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
             lr = step_learning_rate(base, recipe, done_before + step - 1, at)
             if lr != last_lr:  # a constant rate is set once, not on every step
                 optimizer.learning_rate = last_lr = lr
-            if moving_factors:
+            if recipe.rates_move:
                 inner.progress.assign(at)
             step_stats, states = stepper.train(batch, states)
             stats.add(*step_stats)
