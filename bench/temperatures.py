@@ -19,7 +19,7 @@ import json
 import os
 import statistics
 
-from pool_clips import parse_group, tally
+from pool_clips import new_entry, parse_group, row_reference, tally
 from quality import SAMPLE_RATE, generate_clips
 
 from samplernn import spectral
@@ -32,7 +32,7 @@ def chosen_rows(path, variant):
     with open(path) as f:
         run = json.load(f)
     rows = [
-        (result["corpus"], row, os.path.join(os.path.dirname(os.path.dirname(row["train_log"])), "reference.wav"))
+        (result["corpus"], row, row_reference(row))
         for result in run["results"]
         for row in result["rows"]
         if row["variant"] == variant and row.get("checkpoint")
@@ -61,23 +61,26 @@ def measure(groups, temperatures):
             if reference not in references:
                 references[reference] = spectral.long_term_spectrum(load_audio(reference, SAMPLE_RATE))
             for t in temperatures:
-                entry = pooled.setdefault((corpus, label, t), dict(lsd=[], silent=0, noisy=0, seconds=0))
+                entry = pooled.setdefault((corpus, label, t), new_entry())
                 for clip in generate(row, t, gen):
-                    distance = spectral.log_spectral_distance(spectral.long_term_spectrum(clip), references[reference])
-                    tally(entry, clip, distance)
+                    tally(entry, clip, references[reference])
             print(f"[{corpus}] {label}: {row['name']} done", flush=True)
     return pooled
 
 
 def table_lines(pooled, temperatures):
-    """One line per corpus and setting: per temperature, median LSD dB (seconds of noise, silent clips)."""
-    head = "".join(f" {'T=' + format(t, 'g'):>20}" for t in temperatures)
+    """One line per corpus and setting: per temperature, median LSD dB [its level part] (seconds of
+    noise, silent clips)."""
+    head = "".join(f" {'T=' + format(t, 'g'):>28}" for t in temperatures)
     lines = [f"{'corpus':12} {'setting':10} {'clips':>5}{head}"]
     for corpus, label in sorted({(c, label) for c, label, _ in pooled}):
         cells = []
         for t in temperatures:
             e = pooled[corpus, label, t]
-            cells.append(f" {statistics.median(e['lsd']):6.1f} ({e['noisy']:>2d}/{e['seconds']} s, {e['silent']})")
+            cells.append(
+                f" {statistics.median(e['lsd']):6.1f} [{statistics.median(e['level']):+6.1f}]"
+                f" ({e['noisy']:>2d}/{e['seconds']} s, {e['silent']})"
+            )
         lines.append(f"{corpus:12} {label:10} {len(pooled[corpus, label, temperatures[0]]['lsd']):5d}" + "".join(cells))
     return lines
 
@@ -91,7 +94,10 @@ def main(argv=None):
     temperatures = sorted(set(args.temperatures))
     pooled = measure([parse_group(g) for g in args.groups], temperatures)
     print("\n".join(table_lines(pooled, temperatures)))
-    print("cells: median LSD dB to the corpus (seconds of loud broadband noise / seconds, silent clips)")
+    print(
+        "cells: median LSD dB to the corpus [median level dB against the corpus] "
+        "(seconds of loud broadband noise / seconds, silent clips)"
+    )
     if args.out:
         with open(args.out, "w") as f:
             rows = [

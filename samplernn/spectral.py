@@ -57,10 +57,24 @@ def long_term_spectrum(samples):
     return np.concatenate(frames, axis=1).mean(axis=1)
 
 
+def _db_difference(spectrum, reference):
+    a, b = (np.maximum(s, POWER_FLOOR) for s in (spectrum, reference))
+    return 10 * np.log10(a) - 10 * np.log10(b)
+
+
 def log_spectral_distance(spectrum, reference):
     """RMS difference in dB between two long-term spectra, level included: a clip far quieter
     than the corpus is far from it. (Normalized to equal total power, the spectra of drum
     clips stuck in near-silence, 49 dB below their corpus, came out nearer the corpus than
     clips of drum hits; see bench/README.md.)"""
-    a, b = (np.maximum(s, POWER_FLOOR) for s in (spectrum, reference))
-    return float(np.sqrt(np.mean((10 * np.log10(a) - 10 * np.log10(b)) ** 2)))
+    return float(np.sqrt(np.mean(_db_difference(spectrum, reference) ** 2)))
+
+
+def level_and_shape(spectrum, reference):
+    """The log-spectral distance split in two, (level dB, shape dB), with
+    level ** 2 + shape ** 2 == log_spectral_distance ** 2: the mean dB difference over the bins
+    (negative: quieter than the reference), and the RMS of what is left once that one gain is
+    taken out. Which of the two parts a distance is tells a clip at the wrong level from one of
+    the wrong sound."""
+    difference = _db_difference(spectrum, reference)
+    return float(np.mean(difference)), float(np.std(difference))
