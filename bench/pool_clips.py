@@ -63,7 +63,8 @@ def row_clips(path, variant):
 
 
 def new_entry():
-    return dict(lsd=[], level=[], shape=[], runs=[], silent=0, noisy=0, seconds=0)
+    """The figures `tally` pools, before any clip."""
+    return dict(lsd=[], level=[], shape=[], silent=0, noisy=0, seconds=0)
 
 
 def pool(groups):
@@ -71,7 +72,7 @@ def pool(groups):
     pooled = {}
     for label, path, variant in groups:
         for corpus, (clips, reference) in row_clips(path, variant).items():
-            entry = pooled.setdefault((corpus, label), new_entry())
+            entry = pooled.setdefault((corpus, label), dict(new_entry(), runs=[]))
             corpus_spectrum = spectral.long_term_spectrum(load_audio(reference, SAMPLE_RATE))
             first = len(entry["lsd"])
             for clip in clips:
