@@ -55,7 +55,7 @@ def make_optimizer(name, learning_rate, momentum, loss_scaling=False, recipe=rec
     otherwise throw the RNNs far off."""
     args = dict(recipe.clip_args(), rate_factors=recipe.rate_factors, name=name)
     if recipe.ema:
-        args.update(use_ema=True, ema_momentum=recipe.ema)
+        args.update(use_ema=True, ema_momentum=recipe.ema, ema_ramp=recipe.ema_ramp)
     if name == "adam":
         opt = _Adam(learning_rate, beta_2=recipe.adam_beta_2, epsilon=recipe.adam_epsilon, **args)
     elif name == "sgd":
@@ -91,15 +91,39 @@ class _ScaledRates:
         return super().update_step(gradient, variable, learning_rate * factor)
 
 
-class _Adam(_ScaledRates, keras.optimizers.Adam):
+class _RampedAverage:
+    """An optimizer whose moving average of the weights (use_ema) can start quick and slow down:
+    with `ema_ramp` its momentum at optimizer step t is min(ema_momentum, (1 + t) / (10 + t)),
+    as tf.train.ExponentialMovingAverage's num_updates makes it. A constant momentum near 1
+    keeps the average near the random start for hundreds of steps. The step is the optimizer's
+    own `iterations`, which checkpoints hold, so a resumed run ramps on from where it stopped."""
+
+    def __init__(self, *args, ema_ramp=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._ema_ramp = ema_ramp
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        if not self._ema_ramp:
+            return super()._update_model_variables_moving_average(trainable_variables)
+        step = tf.cast(self.iterations, "float32")
+        # Momentum 0 at the first step starts the average at the weights, as Keras does.
+        momentum = tf.where(step > 0, tf.minimum(self.ema_momentum, (1.0 + step) / (10.0 + step)), 0.0)
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                # TensorFlow's form of the update: an average already at the weights stays
+                # exactly there, whatever the step's momentum rounds to.
+                average.assign_sub((average - variable) * (1.0 - momentum))
+
+
+class _Adam(_RampedAverage, _ScaledRates, keras.optimizers.Adam):
     pass
 
 
-class _SGD(_ScaledRates, keras.optimizers.SGD):
+class _SGD(_RampedAverage, _ScaledRates, keras.optimizers.SGD):
     pass
 
 
-class _RMSprop(_ScaledRates, keras.optimizers.RMSprop):
+class _RMSprop(_RampedAverage, _ScaledRates, keras.optimizers.RMSprop):
     pass
 
 

@@ -45,6 +45,7 @@ def test_no_variable_is_the_default_recipe(monkeypatch):
         ('{"warmup_steps": 1.5}', "'warmup_steps'"),
         ('{"decay_to": 1.5}', "'decay_to' must be in [0, 1], got 1.5"),
         ('{"ema": 1}', "'ema' must be in [0, 1), got 1"),
+        ('{"ema_ramp": 1}', "'ema_ramp' must be true or false, got 1"),
         ('{"lr_scale": [["*", 2]]}', "'lr_scale' must be an object"),
         ('{"lr_scale": {"*bias": 0}}', "'lr_scale' of '*bias' must be a positive number"),
         ('{"lr_scale": {"*bias": "2"}}', "'lr_scale' of '*bias' must be a positive number"),
@@ -324,7 +325,8 @@ def test_train_py_with_a_bad_recipe_is_one_line_and_writes_no_run(tmp_path, monk
 
 def test_an_averaged_run_keeps_the_average_in_its_checkpoints_and_trains_on_from_the_raw_weights(tmp_path, monkeypatch):
     # An average this slow stays where the first step (at the one rate: 0.01 a weight) left the weights.
-    config, start, settings = recipe_run(tmp_path, monkeypatch, '{"ema": 0.999999, "lr_scale": {}}', num_epochs=2)
+    recipe_text = '{"ema": 0.999999, "ema_ramp": false, "lr_scale": {}}'
+    config, start, settings = recipe_run(tmp_path, monkeypatch, recipe_text, num_epochs=2)
     trained = []
     result = train(
         settings, config, log=lambda _: None, after_checkpoint=lambda p, e, m: trained.append(m.get_weights())
@@ -348,7 +350,7 @@ def test_a_run_trained_without_the_average_resumes_with_it_starting_at_its_weigh
     saved = build_model(config)
     checkpoints.RunCheckpoint(saved).restore(first.checkpoints[-1])
     # So slow an average stays where it starts: at the resumed weights, not at zeros or a slot.
-    monkeypatch.setenv(recipes.ENV, '{"ema": 0.999999}')
+    monkeypatch.setenv(recipes.ENV, '{"ema": 0.999999, "ema_ramp": false}')
     lines = []
     second = train(dataclasses.replace(settings, num_epochs=2), config, log=lines.append)
     assert any(line.startswith(f"Resuming from {first.checkpoints[-1]}") for line in lines)
@@ -367,3 +369,21 @@ def test_resuming_an_averaged_run_without_the_average_is_one_line(tmp_path, monk
     message = str(caught.value)
     assert "\n" not in message and "holds the state of another optimizer" in message
     assert "SAMPLERNN_RECIPE's 'ema'" in message and message.endswith("--resume False starts afresh")
+
+
+@pytest.mark.parametrize(
+    "ramp, step, momentum",
+    [(True, 0, 0.0), (True, 5, 0.4), (True, 80, 0.9), (True, 2000, 0.99), (False, 5, 0.99)],
+)
+def test_the_averages_momentum_ramps_with_the_optimizers_step_up_to_ema(ramp, step, momentum):
+    # At rate 0 the weight holds at 1, so from 0 the average moves to 1 - momentum. Step 0 is
+    # Keras' first, which starts the average at the weights. The step is `iterations`, the
+    # counter a checkpoint restores.
+    optimizer = make_optimizer("sgd", 0.0, 0.0, recipe=recipes.Recipe(ema=0.99, ema_ramp=ramp))
+    weight = keras.Variable(np.ones(3, "float32"))
+    optimizer.build([weight])
+    optimizer.iterations.assign(step)
+    (average,) = optimizer._model_variables_moving_average
+    average.assign(np.zeros(3, "float32"))
+    optimizer.apply([keras.ops.ones(3)], [weight])
+    np.testing.assert_allclose(average.numpy(), 1.0 - momentum, atol=1e-6)
