@@ -1,11 +1,12 @@
 """What the default training recipe costs per step against the plain one.
 
 The default recipe (`samplernn.recipe.DEFAULT`) steps the sample MLP at a multiple of the
-learning rate and keeps a moving average of every weight: one more multiply per weight and one
-more copy of the weights per step. This times the real training step (`Stepper` with
-`make_optimizer`, float32, synthetic batches of the real shapes) with each recipe, in one
-process, in alternating blocks so both see the same machine, and prints the ratio of the
-median step times.
+learning rate and keeps a moving average of every weight, its momentum rising with the step:
+one more multiply per weight and one more copy of the weights per step. This times the real
+training step (`Stepper` with `make_optimizer`, float32, synthetic batches of the real shapes)
+with each recipe, and with the default's average at a constant momentum, in one process, in
+alternating blocks so all see the same machine, and prints the ratios of the median step
+times.
 
     python bench/recipe_cost.py [--configs small default] [--blocks 4] [--steps 10] \\
         [--out bench/results/recipe_cost.json]
@@ -37,9 +38,13 @@ def measure(name, blocks, steps, batch):
 
     cfg = common.CONFIGS[name]
     devices = configure("All", False, log=lambda _: None)
-    plain = dataclasses.replace(recipes.DEFAULT, ema=0.0, lr_scale=())
+    recipes_by_label = {
+        "default": recipes.DEFAULT,
+        "constant": dataclasses.replace(recipes.DEFAULT, ema_ramp=False),
+        "plain": dataclasses.replace(recipes.DEFAULT, ema=0.0, lr_scale=()),
+    }
     runs = {}
-    for label, recipe in (("default", recipes.DEFAULT), ("plain", plain)):
+    for label, recipe in recipes_by_label.items():
         with devices.strategy.scope():
             model = build_model(cfg, devices.precision)
             optimizer = make_optimizer("adam", 1e-3, 0.9, recipe=recipe)
@@ -69,12 +74,16 @@ def main(argv=None):
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"JSON results file (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     results = []
-    print(f"{'config':14} {'default s/step':>14} {'plain s/step':>12} {'ratio':>6}")
+    header = ("config", "default s/step", "constant s/step", "plain s/step", "/plain", "/constant")
+    print("{:14} {:>14} {:>15} {:>12} {:>7} {:>9}".format(*header))
     for name in args.configs:
         times = measure(name, args.blocks, args.steps, args.batch)
-        default, plain = (statistics.median(times[k]) for k in ("default", "plain"))
-        results.append(dict(config=name, batch=args.batch, times=times, ratio=default / plain))
-        print(f"{name:14} {default:14.4f} {plain:12.4f} {default / plain:6.3f}", flush=True)
+        default, constant, plain = (statistics.median(times[k]) for k in ("default", "constant", "plain"))
+        results.append(
+            dict(config=name, batch=args.batch, times=times, ratio=default / plain, ramp_ratio=default / constant)
+        )
+        row = (name, default, constant, plain, default / plain, default / constant)
+        print("{:14} {:14.4f} {:15.4f} {:12.4f} {:7.3f} {:9.3f}".format(*row), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
