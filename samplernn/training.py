@@ -112,7 +112,7 @@ class _RampedAverage:
             if average is not None:
                 # TensorFlow's form of the update: an average already at the weights stays
                 # exactly there, whatever the step's momentum rounds to.
-                average.assign_sub((average - variable) * (1.0 - momentum))
+                average.assign_sub((average - variable) * tf.cast(1.0 - momentum, average.dtype))
 
 
 class _Adam(_RampedAverage, _ScaledRates, keras.optimizers.Adam):
