@@ -23,6 +23,10 @@ TONE_HZ = 200.0
 # The two-pitch model's tones: apart by more than any harmonic's band, none a harmonic of the other.
 PITCHES = (500.0, 800.0)
 HARMONIC = 0.7  # "most of the energy", with room for the corpus's own noise floor
+# The temperature of the tests that judge one unseeded clip. The tone model's clips spread
+# around its pitch more at temperature 1: of 80 clips of 10 trainings, 6 scored below HARMONIC
+# at 1 (one of them on CI's machine), none below 0.75 at this one.
+SINGLE_CLIP_TEMPERATURE = 0.8
 # A seeded run draws this many clips per seed, of which this many must keep the seed's pitch. A
 # tiny model trained from fresh random weights lets a few clips in a hundred slip to the other
 # tone, some models more (bench/seed_continuation.py): two clips asked to hold both failed on
@@ -42,7 +46,8 @@ def train_on(tmp_path, pitches, files_per_pitch, seconds, epochs, generate, conf
         *("--id", "tone", "--data_dir", corpus, "--config_file", tmp_path / "tone.config.json"),
         *("--logdir_root", tmp_path / "logdir", "--output_dir", tmp_path / "generated"),
         *("--num_epochs", epochs, "--batch_size", 4, "--early_stopping_patience", "None", "--verbose", "False"),
-        *("--generate", generate, "--output_file_dur", 1, "--temperature", 1.0, "--plot", "False"),
+        *("--generate", generate, "--output_file_dur", 1, "--temperature", SINGLE_CLIP_TEMPERATURE),
+        *("--plot", "False"),
     )
     (run_dir,) = checkpoints.run_dirs(str(tmp_path / "logdir"), "tone")
     return checkpoints.checkpoints_in(run_dir)[-1]
@@ -70,15 +75,15 @@ def assert_tonal(clip, f0=TONE_HZ):
 
 def test_in_training_generation_plays_the_tone(tone):
     tmp_path, _ = tone
-    (clip,) = [sf.read(p)[0] for p in glob.glob(str(tmp_path / "generated" / "tone" / "tone_e=3_*.wav"))]
+    clip, _ = sf.read(tmp_path / "generated" / "tone" / f"tone_e=3_t={SINGLE_CLIP_TEMPERATURE}.wav")
     assert len(clip) == RATE
     assert_tonal(clip)
 
 
-def test_generate_py_plays_the_tone_at_temperature_1_and_again_from_its_compilation_cache(tone):
+def test_generate_py_plays_the_tone_and_again_from_its_compilation_cache(tone):
     tmp_path, checkpoint = tone
     cache, printed = tmp_path / "cache", []
-    args = ("--dur", 1, "--temperature", 1.0, "--random_seed", 1, "--compilation_cache", cache)
+    args = ("--dur", 1, "--temperature", SINGLE_CLIP_TEMPERATURE, "--random_seed", 1, "--compilation_cache", cache)
     (clip,) = generate(tmp_path, checkpoint, "warm", *args, printed=printed)
     assert len(clip) == RATE
     assert_tonal(clip)
