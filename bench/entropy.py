@@ -26,10 +26,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from pool_clips import parse_group, row_clips  # noqa: E402
+from pool_clips import clip_paths, parse_group  # noqa: E402
+from temperatures import chosen_rows  # noqa: E402
 
 from samplernn import cli, quantize  # noqa: E402
-from samplernn.audio import load_audio  # noqa: E402
+from samplernn.audio import load_audio, rms_db  # noqa: E402
 
 SAMPLE_RATE = 16000
 BLOCK = SAMPLE_RATE // 4
@@ -61,8 +62,8 @@ def block_entropies(model, entropy_bits, path):
     bits = entropy_bits(levels[None, : g + t]).numpy()
     blocks = []
     for start in range(0, t - BLOCK + 1, BLOCK):
-        rms = np.sqrt(np.mean(audio[g + start : g + start + BLOCK] ** 2))
-        blocks.append((float(bits[start : start + BLOCK].mean()), float(20 * np.log10(rms + 1e-9))))
+        level = rms_db(audio[g + start : g + start + BLOCK])
+        blocks.append((float(bits[start : start + BLOCK].mean()), level))
     return blocks
 
 
@@ -82,16 +83,6 @@ def summarize(blocks, high):
     )
 
 
-def row_checkpoint(path, variant):
-    with open(path) as f:
-        run = json.load(f)
-    for result in run["results"]:
-        for row in result["rows"]:
-            if row["variant"] == variant and row.get("checkpoint"):
-                return row["checkpoint"], os.path.join(os.path.dirname(os.path.dirname(row["train_log"])), "data")
-    raise SystemExit(f"entropy.py: {path} has no row {variant!r} with a checkpoint")
-
-
 def fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
@@ -108,12 +99,12 @@ def main(argv=None):
 
     results = []
     for label, path, variant in map(parse_group, args.groups):
-        checkpoint, data_dir = row_checkpoint(path, variant)
-        model = load_generator_model(checkpoint, log=lambda *a: None)
-        entropy_bits = entropy_function(model)
-        for corpus, (clips, _) in row_clips(path, variant).items():
-            real = sorted(glob.glob(os.path.join(data_dir, "*.wav")))[: args.files]
-            for source, files in (("clips", clips), ("corpus", real)):
+        for corpus, row, reference in chosen_rows(path, variant)[0]:
+            model = load_generator_model(row["checkpoint"], log=lambda *a: None)
+            entropy_bits = entropy_function(model)
+            # quality.py links the run's files into a folder beside the corpus's reference.wav.
+            real = sorted(glob.glob(os.path.join(os.path.dirname(reference), "data", "*.wav")))[: args.files]
+            for source, files in (("clips", clip_paths(row)), ("corpus", real)):
                 blocks = [b for f in files for b in block_entropies(model, entropy_bits, f)]
                 figures = summarize(blocks, args.high)
                 results.append(dict(label=label, run=path, corpus=corpus, source=source, **figures))

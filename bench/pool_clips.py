@@ -46,6 +46,12 @@ def row_reference(row):
     return os.path.join(os.path.dirname(os.path.dirname(row["train_log"])), "reference.wav")
 
 
+def clip_paths(row):
+    """The paths of the clips a quality.py row generated and measured."""
+    clip_dir = os.path.join(os.path.dirname(row["train_log"]), "clips")
+    return [os.path.join(clip_dir, c["file"]) for c in row["clips"]]
+
+
 def row_clips(path, variant):
     """{corpus: ([clip paths], reference wav)} of one run's row."""
     with open(path) as f:
@@ -54,9 +60,7 @@ def row_clips(path, variant):
     for result in run["results"]:
         for row in result["rows"]:
             if row["variant"] == variant and row.get("clips"):
-                clip_dir = os.path.join(os.path.dirname(row["train_log"]), "clips")
-                clips = [os.path.join(clip_dir, c["file"]) for c in row["clips"]]
-                found[result["corpus"]] = (clips, row_reference(row))
+                found[result["corpus"]] = (clip_paths(row), row_reference(row))
     if not found:
         raise SystemExit(f"pool_clips.py: {path} has no measured row {variant!r}")
     return found
