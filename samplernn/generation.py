@@ -374,11 +374,14 @@ def write_outputs(paths, levels, config, sample_rate, temperatures, plot=True, s
             )
         elif noisy := spectral.noisy_seconds(samples, sample_rate):
             # A free-running model can fall into noise and stay there; sampling it at a lower
-            # temperature keeps it out more often (bench/README.md, "the temperature").
+            # temperature keeps it out more often (bench/README.md, "the temperature"), though
+            # once in, even a much lower one does not get it out ("a temperature steered by
+            # surprise"): hence a new run, not a change mid-clip.
             log(
                 f"Warning: {path} is loud broadband noise, as flat as white noise, for {noisy} of its "
-                f"{len(samples) // sample_rate} whole seconds: unless your recordings sound so, the model fell into "
-                f"noise; a --temperature below {temperature:g}, or more training, usually gets it out"
+                f"{len(samples) // sample_rate} whole seconds: unless your recordings sound so, the model fell "
+                f"into noise; generating again at a --temperature below {temperature:g}, or more training, "
+                "usually keeps it out"
             )
 
 
