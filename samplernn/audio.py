@@ -30,6 +30,9 @@ def resampled_length(frames, file_rate, sample_rate):
 
 def probe_length(path, sample_rate):
     """Length in samples at `sample_rate`, read from the header only; raises ValueError if unreadable."""
+    if os.path.islink(path) and not os.path.exists(path):
+        # libsndfile reports only "System error." for a link whose target is gone.
+        raise ValueError(f"a broken link to {os.readlink(path)!r}, which does not exist")
     try:
         info = sf.info(path)
     except (sf.LibsndfileError, RuntimeError, OSError) as err:

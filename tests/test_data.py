@@ -66,6 +66,18 @@ def test_scan_skips_corrupt_wavs_with_a_warning_naming_them(tmp_path):
     assert all("\n" not in m for m in messages)
 
 
+def test_scan_names_a_broken_link_as_one(tmp_path):
+    good = write_wav(tmp_path / "good.wav", periodic(500))
+    link, target = str(tmp_path / "gone.wav"), str(tmp_path / "moved_away.wav")
+    os.symlink(target, link)
+    messages = []
+
+    files = scan_corpus(str(tmp_path), RATE, MIN, log=messages.append)
+
+    assert [f.path for f in files] == [good]
+    assert messages == [f"Warning: skipping {link!r}: a broken link to {target!r}, which does not exist"]
+
+
 def test_scan_skips_files_shorter_than_one_subsequence_naming_them(tmp_path):
     long_enough = write_wav(tmp_path / "exact.wav", periodic(MIN))
     short = write_wav(tmp_path / "short.wav", periodic(MIN - 1))
