@@ -100,6 +100,16 @@ class Recipe:
     # fell a little and the clips came nearer (tests/test_listening.py's seeded test allows 4
     # clips in 16).
     lr_scale: tuple = (("sample_mlp/*", (4.0, 4.0)),)
+    # The fractions of training rows whose input carries a window of `history_window` samples
+    # (at most half of seq_len) of broadband noise at the row's level (history_noise) or of the
+    # recording made quieter by a gain drawn log-uniformly from [history_quiet_gain, 1)
+    # (history_quiet), the targets inside the window left out of the loss, so that the model
+    # learns to come back from the two states a free-running model falls into
+    # (samplernn/corruption.py). 0 and 0 train on the recordings alone.
+    history_noise: float = 0.25
+    history_quiet: float = 0.1
+    history_window: int = 128
+    history_quiet_gain: float = 0.05
 
     def __post_init__(self):
         object.__setattr__(self, "init", _init_by_part(self.init))
@@ -125,6 +135,19 @@ class Recipe:
             raise UserError(f"{ENV}: 'ema' must be in [0, 1), got {self.ema}")
         if not 0 <= self.decay_to <= 1:
             raise UserError(f"{ENV}: 'decay_to' must be in [0, 1], got {self.decay_to}")
+        for key in ("history_noise", "history_quiet", "history_quiet_gain"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise UserError(f"{ENV}: {key!r} must be a number in [0, 1], got {value!r}")
+        if self.history_noise + self.history_quiet > 1:
+            raise UserError(
+                f"{ENV}: 'history_noise' + 'history_quiet' is a fraction of the rows, at most 1, "
+                f"got {self.history_noise + self.history_quiet:g}"
+            )
+        if not self.history_quiet_gain > 0:
+            raise UserError(f"{ENV}: 'history_quiet_gain' must be above 0, got {self.history_quiet_gain}")
+        if isinstance(self.history_window, bool) or not isinstance(self.history_window, int) or self.history_window < 1:
+            raise UserError(f"{ENV}: 'history_window' must be a whole number >= 1, got {self.history_window!r}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise UserError(f"{ENV}: 'warmup_steps' must be a whole number >= 0, got {self.warmup_steps!r}")
         scales = self.lr_scale

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from samplernn import checkpoints, data, summaries
 from samplernn import recipe as recipes
+from samplernn.corruption import corrupt_history
 from samplernn.devices import configure
 from samplernn.errors import UserError
 from samplernn.model import build_model
@@ -170,10 +171,14 @@ class Stepper:
     subsequence boundary: truncated backpropagation through time.
     """
 
-    def __init__(self, model, optimizer, strategy):
+    def __init__(self, model, optimizer, strategy, recipe=recipes.DEFAULT):
         self.model = model
         self.optimizer = optimizer
         self.strategy = strategy
+        self.recipe = recipe
+        # The corrupted windows' draws are stateless, seeded by this and the step, so that
+        # NumPy's seed (which bench/quality.py sets) repeats them.
+        self.corruption_seed = int(np.random.randint(2**31 - 1))
         self._train = tf.function(self._replica_train)
         self._eval = tf.function(self._replica_eval)
 
@@ -229,8 +234,11 @@ class Stepper:
     def _replica_train(self, seq, mask, reset, states):
         model = self.model
         big_frame = model.config.big_frame_size
+        inputs = seq
+        if self.recipe.history_noise or self.recipe.history_quiet:
+            inputs, mask = self._corrupted(seq, mask)
         with tf.GradientTape() as tape:
-            logits, *states = model((seq, *self._start(seq, reset, states)), training=True)
+            logits, *states = model((inputs, *self._start(seq, reset, states)), training=True)
             loss_sum, correct, count = masked_stats(logits, seq[:, big_frame:], mask)
             # Divide by the count over all replicas: the optimizer sums replicas' gradients.
             total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
@@ -239,6 +247,17 @@ class Stepper:
         grads = tape.gradient(scaled, model.trainable_variables)
         self.optimizer.apply(grads, model.trainable_variables)
         return (loss_sum, correct, count), tuple(states)
+
+    def _corrupted(self, seq, mask):
+        """corrupt_history with draws seeded by the step, made for the whole batch of which this
+        replica holds one slice."""
+        replica = tf.distribute.get_replica_context()
+        rows = tf.shape(seq)[0]
+        seed = tf.stack([tf.constant(self.corruption_seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
+        first = tf.cast(replica.replica_id_in_sync_group, tf.int32) * rows
+        return corrupt_history(
+            seq, mask, self.recipe, self.model.config, seed, first, rows * replica.num_replicas_in_sync
+        )
 
     def _replica_eval(self, seq, mask, reset, states):
         logits, *states = self.model((seq, *self._start(seq, reset, states)), training=False)
@@ -403,7 +422,7 @@ def train(settings, config, log=print, after_checkpoint=None, on_epoch_end=None)
         f"{len(val_files)} validation files; logs and checkpoints in {run_dir}"
     )
     writer = tf.summary.create_file_writer(run_dir)
-    stepper = Stepper(model, optimizer, devices.strategy)
+    stepper = Stepper(model, optimizer, devices.strategy, recipe)
     val_batches = data.epoch_batches(val_files, settings.batch_size)
     result = TrainResult(run_dir, int(progress.epoch.numpy()), [], [])
     summaries.write_config(writer, config, step=result.last_epoch)
