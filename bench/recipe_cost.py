@@ -2,11 +2,12 @@
 
 The default recipe (`samplernn.recipe.DEFAULT`) steps the sample MLP at a multiple of the
 learning rate and keeps a moving average of every weight, its momentum rising with the step:
-one more multiply per weight and one more copy of the weights per step. This times the real
-training step (`Stepper` with `make_optimizer`, float32, synthetic batches of the real shapes)
-with each recipe, and with the default's average at a constant momentum, in one process, in
-alternating blocks so all see the same machine, and prints the ratios of the median step
-times.
+one more multiply per weight and one more copy of the weights per step; and it corrupts a
+window of some rows' input history (`samplernn.corruption`): a few element-wise ops over the
+batch. This times the real training step (`Stepper` with `make_optimizer`, float32, synthetic
+batches of the real shapes) with each recipe, with the default's average at a constant
+momentum, and with the default without the corrupted windows, in one process, in alternating
+blocks so all see the same machine, and prints the ratios of the median step times.
 
     python bench/recipe_cost.py [--configs small default] [--blocks 4] [--steps 10] \\
         [--out bench/results/recipe_cost.json]
@@ -41,7 +42,8 @@ def measure(name, blocks, steps, batch):
     recipes_by_label = {
         "default": recipes.DEFAULT,
         "constant": dataclasses.replace(recipes.DEFAULT, ema_ramp=False),
-        "plain": dataclasses.replace(recipes.DEFAULT, ema=0.0, lr_scale=()),
+        "uncorrupted": dataclasses.replace(recipes.DEFAULT, history_noise=0.0, history_quiet=0.0),
+        "plain": dataclasses.replace(recipes.DEFAULT, ema=0.0, lr_scale=(), history_noise=0.0, history_quiet=0.0),
     }
     runs = {}
     for label, recipe in recipes_by_label.items():
@@ -49,7 +51,7 @@ def measure(name, blocks, steps, batch):
             model = build_model(cfg, devices.precision)
             optimizer = make_optimizer("adam", 1e-3, 0.9, recipe=recipe)
             optimizer.build(model.trainable_variables)
-        stepper = Stepper(model, optimizer, devices.strategy)
+        stepper = Stepper(model, optimizer, devices.strategy, recipe)
         runs[label] = [stepper, stepper.zero_states(batch), []]
     batches = common.synthetic_batches(cfg, batch)
     for block in range(blocks + 1):  # the first block warms up (and traces) each step
@@ -74,16 +76,24 @@ def main(argv=None):
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"JSON results file (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     results = []
-    header = ("config", "default s/step", "constant s/step", "plain s/step", "/plain", "/constant")
-    print("{:14} {:>14} {:>15} {:>12} {:>7} {:>9}".format(*header))
+    labels = ("default", "constant", "uncorrupted", "plain")
+    header = ("config", *(f"{k} s/step" for k in labels), "/plain", "/constant", "/uncorrupted")
+    print("{:14} {:>14} {:>15} {:>18} {:>12} {:>7} {:>9} {:>12}".format(*header))
     for name in args.configs:
         times = measure(name, args.blocks, args.steps, args.batch)
-        default, constant, plain = (statistics.median(times[k]) for k in ("default", "constant", "plain"))
+        default, constant, uncorrupted, plain = (statistics.median(times[k]) for k in labels)
         results.append(
-            dict(config=name, batch=args.batch, times=times, ratio=default / plain, ramp_ratio=default / constant)
+            dict(
+                config=name,
+                batch=args.batch,
+                times=times,
+                ratio=default / plain,
+                ramp_ratio=default / constant,
+                corruption_ratio=default / uncorrupted,
+            )
         )
-        row = (name, default, constant, plain, default / plain, default / constant)
-        print("{:14} {:14.4f} {:15.4f} {:12.4f} {:7.3f} {:9.3f}".format(*row), flush=True)
+        row = (name, default, constant, uncorrupted, plain, default / plain, default / constant, default / uncorrupted)
+        print("{:14} {:14.4f} {:15.4f} {:18.4f} {:12.4f} {:7.3f} {:9.3f} {:12.3f}".format(*row), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
