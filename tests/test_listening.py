@@ -28,10 +28,10 @@ HARMONIC = 0.7  # "most of the energy", with room for the corpus's own noise flo
 # at 1 (one of them on CI's machine), none below 0.75 at this one (before the windows below).
 SINGLE_CLIP_TEMPERATURE = 0.8
 # The one-tone model's epochs. Training's corrupted history windows (samplernn/corruption.py)
-# cost a model this small and this briefly trained some of its purity: after 3 epochs its
-# clips at 0.8 put a median 0.79 of their energy at the harmonics (4 of 40 clips of 8 trainings
-# below HARMONIC, two on CI's machine) against 0.92 with the windows off; after 5 epochs, 0.87
-# (none of 30 clips of 6 trainings below 0.79).
+# cost a model this small and this briefly trained some of its purity: after 3 epochs (with
+# history_quiet 0.1) its clips at 0.8 put a median 0.79 of their energy at the harmonics (4 of
+# 40 clips of 8 trainings below HARMONIC, two on CI's machine) against 0.92 with the windows
+# off; after 5 epochs with today's windows, 0.88 (none of 40 clips of 8 trainings below 0.75).
 TONE_EPOCHS = 5
 # A seeded run draws this many clips per seed, of which this many must keep the seed's pitch. A
 # tiny model trained from fresh random weights lets a few clips in a hundred slip to the other
